@@ -1,0 +1,69 @@
+/** Human and JSON output. With --json exactly one JSON document goes to stdout; logs to stderr. */
+import { redactSecrets } from "../errors.js";
+
+export interface OutputOptions {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  progress: boolean;
+  secrets: string[];
+}
+
+export class Output {
+  constructor(readonly options: OutputOptions) {}
+
+  #clean(text: string): string {
+    return redactSecrets(text, this.options.secrets);
+  }
+
+  /** The command's result: JSON on stdout with --json, else the human text. */
+  result(doc: unknown, human: () => string): void {
+    if (this.options.json) process.stdout.write(this.#clean(JSON.stringify(doc, null, 2)) + "\n");
+    else if (!this.options.quiet) {
+      const text = human();
+      if (text) process.stdout.write(this.#clean(text) + (text.endsWith("\n") ? "" : "\n"));
+    }
+  }
+
+  /** A log line on stderr (suppressed by --quiet). */
+  info(text: string): void {
+    if (!this.options.quiet) process.stderr.write(this.#clean(text) + "\n");
+  }
+
+  /** A detail line on stderr, only with --verbose. */
+  debug(text: string): void {
+    if (this.options.verbose) process.stderr.write(this.#clean(text) + "\n");
+  }
+
+  /** A progress line on stderr (a TTY by default, or when asked). */
+  progress(text: string): void {
+    if (this.options.progress && !this.options.quiet) {
+      if (process.stderr.isTTY) process.stderr.write("\r\x1b[K" + this.#clean(text));
+      else process.stderr.write(this.#clean(text) + "\n");
+    }
+  }
+
+  /** Ends a TTY progress line. */
+  progressDone(): void {
+    if (this.options.progress && !this.options.quiet && process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+  }
+}
+
+/** `12.3 MB` style sizes. */
+export function formatBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+/** Renders rows as an aligned text table. */
+export function formatTable(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+}

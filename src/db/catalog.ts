@@ -1,0 +1,230 @@
+import type pg from "pg";
+import { readSql } from "./sql-files.js";
+
+/** One column of a table, its type resolved through domains. */
+export interface ColumnInfo {
+  name: string;
+  num: number;
+  /** `format_type` text, usable in a cast: `numeric(12,2)`, `public.mpaa_rating`, `text[]`. */
+  type: string;
+  typeOid: number;
+  /** typname of the base type after domains (`_int4` for int4[]). */
+  baseType: string;
+  /** typcategory of the base type (A array, N numeric, S string, U user, ...). */
+  baseCategory: string;
+  /** typtype of the base type: b base, c composite, e enum, r range, m multirange, p pseudo. */
+  baseKind: string;
+  notNull: boolean;
+  generated: boolean;
+  identity: "" | "a" | "d";
+}
+
+/** A unique way to find a row: primary key or unique index without predicate or expressions. */
+export interface KeyInfo {
+  name: string;
+  primary: boolean;
+  columns: string[];
+}
+
+/** ON DELETE action of a foreign key (pg_constraint.confdeltype). */
+export type OnDelete = "a" | "r" | "c" | "n" | "d";
+
+export interface ForeignKeyInfo {
+  name: string;
+  /** `schema.name` of the referencing table. */
+  table: string;
+  columns: string[];
+  /** `schema.name` of the referenced table. */
+  refTable: string;
+  refColumns: string[];
+  onDelete: OnDelete;
+  deferrable: boolean;
+}
+
+export interface SequenceInfo {
+  column: string;
+  schema: string;
+  name: string;
+}
+
+export interface TriggerInfo {
+  name: string;
+  /** pg_trigger.tgenabled: O (origin), A (always), R (replica). */
+  enabled: "O" | "A" | "R";
+}
+
+export interface TableInfo {
+  oid: number;
+  schema: string;
+  name: string;
+  /** `schema.name`, unquoted: the table's id in plans, manifests and flags. */
+  id: string;
+  partitioned: boolean;
+  rlsEnabled: boolean;
+  rlsForced: boolean;
+  isOwner: boolean;
+  columns: ColumnInfo[];
+  keys: KeyInfo[];
+  /** Foreign keys declared on this table. */
+  foreignKeys: ForeignKeyInfo[];
+  sequences: SequenceInfo[];
+  /** Enabled user triggers. */
+  triggers: TriggerInfo[];
+}
+
+export interface RoleInfo {
+  role: string;
+  superuser: boolean;
+  bypassrls: boolean;
+  serverVersionNum: number;
+  serverVersion: string;
+  database: string;
+}
+
+export interface Catalog {
+  role: RoleInfo;
+  tables: Map<string, TableInfo>;
+}
+
+/** `schema.name` of a table. */
+export function tableId(schema: string, name: string): string {
+  return `${schema}.${name}`;
+}
+
+/** Reads the catalog in a handful of queries (run them inside the dump's snapshot). */
+export async function readCatalog(client: pg.Client): Promise<Catalog> {
+  const q = async <R extends pg.QueryResultRow>(file: string) =>
+    (await client.query<R>(readSql(`catalog/${file}`))).rows;
+
+  const roleRow = (await q<{
+    role: string;
+    superuser: boolean;
+    bypassrls: boolean;
+    server_version_num: number;
+    server_version: string;
+    database: string;
+  }>("role.sql"))[0];
+  if (!roleRow) throw new Error("role.sql returned no row for current_user");
+  const role: RoleInfo = {
+    role: roleRow.role,
+    superuser: roleRow.superuser,
+    bypassrls: roleRow.bypassrls,
+    serverVersionNum: roleRow.server_version_num,
+    serverVersion: roleRow.server_version,
+    database: roleRow.database,
+  };
+
+  const byOid = new Map<number, TableInfo>();
+  const tables = new Map<string, TableInfo>();
+  for (const r of await q<{
+    oid: string;
+    schema: string;
+    name: string;
+    kind: string;
+    rls_enabled: boolean;
+    rls_forced: boolean;
+    is_owner: boolean;
+  }>("tables.sql")) {
+    const t: TableInfo = {
+      oid: Number(r.oid),
+      schema: r.schema,
+      name: r.name,
+      id: tableId(r.schema, r.name),
+      partitioned: r.kind === "p",
+      rlsEnabled: r.rls_enabled,
+      rlsForced: r.rls_forced,
+      isOwner: r.is_owner,
+      columns: [],
+      keys: [],
+      foreignKeys: [],
+      sequences: [],
+      triggers: [],
+    };
+    byOid.set(t.oid, t);
+    tables.set(t.id, t);
+  }
+
+  for (const r of await q<{
+    table_oid: string;
+    name: string;
+    num: number;
+    type: string;
+    type_oid: string;
+    base_type: string;
+    base_category: string;
+    base_kind: string;
+    not_null: boolean;
+    generated: string;
+    identity: string;
+  }>("columns.sql")) {
+    byOid.get(Number(r.table_oid))?.columns.push({
+      name: r.name,
+      num: r.num,
+      type: r.type,
+      typeOid: Number(r.type_oid),
+      baseType: r.base_type,
+      baseCategory: r.base_category,
+      baseKind: r.base_kind,
+      notNull: r.not_null,
+      generated: r.generated !== "",
+      identity: r.identity === "a" || r.identity === "d" ? r.identity : "",
+    });
+  }
+
+  for (const r of await q<{ table_oid: string; name: string; is_primary: boolean; columns: string[] }>(
+    "keys.sql",
+  )) {
+    byOid.get(Number(r.table_oid))?.keys.push({ name: r.name, primary: r.is_primary, columns: r.columns });
+  }
+
+  for (const r of await q<{
+    name: string;
+    table_oid: string;
+    columns: string[];
+    ref_table_oid: string;
+    ref_columns: string[];
+    on_delete: string;
+    deferrable: boolean;
+  }>("foreign-keys.sql")) {
+    const t = byOid.get(Number(r.table_oid));
+    const ref = byOid.get(Number(r.ref_table_oid));
+    if (!t || !ref) continue;
+    t.foreignKeys.push({
+      name: r.name,
+      table: t.id,
+      columns: r.columns,
+      refTable: ref.id,
+      refColumns: r.ref_columns,
+      onDelete: r.on_delete as OnDelete,
+      deferrable: r.deferrable,
+    });
+  }
+
+  for (const r of await q<{ table_oid: string; column_name: string; schema: string; name: string }>(
+    "sequences.sql",
+  )) {
+    byOid.get(Number(r.table_oid))?.sequences.push({ column: r.column_name, schema: r.schema, name: r.name });
+  }
+
+  for (const r of await q<{ table_oid: string; name: string; enabled: string }>("triggers.sql")) {
+    byOid.get(Number(r.table_oid))?.triggers.push({ name: r.name, enabled: r.enabled as TriggerInfo["enabled"] });
+  }
+
+  return { role, tables };
+}
+
+/** The key that identifies a row for restore: the primary key, else a unique key of NOT NULL columns. */
+export function identityKey(t: TableInfo): KeyInfo | undefined {
+  const pk = t.keys.find((k) => k.primary);
+  if (pk) return pk;
+  return t.keys.find((k) =>
+    k.columns.every((c) => t.columns.find((col) => col.name === c)?.notNull === true),
+  );
+}
+
+/** Foreign keys of other tables (within `tables`) that reference `t`. */
+export function referencingKeys(tables: Iterable<TableInfo>, t: TableInfo): ForeignKeyInfo[] {
+  const out: ForeignKeyInfo[] = [];
+  for (const other of tables) for (const fk of other.foreignKeys) if (fk.refTable === t.id) out.push(fk);
+  return out;
+}

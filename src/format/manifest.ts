@@ -1,0 +1,109 @@
+/**
+ * The snapshot manifest (DESIGN.md, "Snapshot format (v1)"): written last, the only thing that
+ * makes a snapshot visible, and the record every object is checked against.
+ */
+import { IntegrityError } from "../errors.js";
+
+export const manifestFormat = "pgsnap-snapshot";
+export const manifestVersion = 1;
+export const manifestName = "manifest.json";
+
+export type SnapshotScope = "full" | "tenant" | "tenants";
+
+/** One zstd frame of a `tenants` data file: the rows of one tenant. */
+export interface FrameEntry {
+  tenant: string;
+  offset: number;
+  length: number;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface ManifestColumn {
+  name: string;
+  type: string;
+  encoding: "native" | "text" | "money";
+  generated?: boolean;
+  identity?: "a" | "d";
+}
+
+export interface ManifestTable {
+  table: string;
+  schema: string;
+  name: string;
+  scope: "direct" | "via" | "custom" | "global";
+  /** The exact WHERE condition (alias t) that selected the rows, null when all rows. */
+  filter: string | null;
+  object: string;
+  columns: ManifestColumn[];
+  rows: number;
+  bytes: number;
+  storedBytes: number;
+  sha256: string;
+  frames?: FrameEntry[];
+}
+
+export interface Manifest {
+  format: typeof manifestFormat;
+  version: number;
+  id: string;
+  project: string;
+  scope: SnapshotScope;
+  tenantColumn: string;
+  tenants: string[] | null;
+  createdAt: string;
+  finishedAt: string;
+  durationMs: number;
+  tool: { name: "pgsnap"; version: string };
+  server: { version: string; versionNum: number; database: string };
+  encoding: { copy: "csv"; quote: string; delimiter: string; compression: "zstd"; level: number };
+  settings: Record<string, string>;
+  rows: number;
+  bytes: number;
+  storedBytes: number;
+  tables: ManifestTable[];
+}
+
+/** Parses and checks a manifest; unknown formats or versions are integrity errors (exit 12). */
+export function parseManifest(data: Buffer | string, where: string): Manifest {
+  let m: unknown;
+  try {
+    m = JSON.parse(data.toString());
+  } catch (err) {
+    throw new IntegrityError("MANIFEST_CORRUPT", `manifest ${where} is not valid JSON`, {
+      hint: "the snapshot is damaged; use another snapshot (pgsnap list)",
+      cause: err,
+    });
+  }
+  const obj = m as Partial<Manifest>;
+  if (obj.format !== manifestFormat) {
+    throw new IntegrityError(
+      "MANIFEST_UNKNOWN_FORMAT",
+      `manifest ${where} is not a pgsnap manifest`,
+      {
+        hint: "point --storage at a pgsnap storage location",
+      },
+    );
+  }
+  if (obj.version !== manifestVersion) {
+    throw new IntegrityError(
+      "MANIFEST_UNKNOWN_VERSION",
+      `manifest ${where} has format version ${String(obj.version)}; this pgsnap reads version ${manifestVersion}`,
+      { hint: "use the pgsnap version that wrote this snapshot, or a newer one" },
+    );
+  }
+  if (!Array.isArray(obj.tables) || typeof obj.id !== "string" || typeof obj.scope !== "string") {
+    throw new IntegrityError("MANIFEST_CORRUPT", `manifest ${where} lacks tables, id or scope`, {
+      hint: "the snapshot is damaged; use another snapshot (pgsnap list)",
+    });
+  }
+  return obj as Manifest;
+}
+
+/** Does the snapshot hold rows of `tenant`? */
+export function manifestHasTenant(m: Manifest, tenant: string): boolean {
+  if (m.scope === "full") return true;
+  if (m.scope === "tenant") return m.tenants?.includes(tenant) ?? false;
+  return m.tables.some((t) => t.frames?.some((f) => f.tenant === tenant));
+}

@@ -1,0 +1,494 @@
+/**
+ * Restore of one tenant, or of a whole snapshot (DESIGN.md, "Restore of one tenant"): one
+ * transaction holding an advisory lock for (project, tenant); every object is checked (sha256,
+ * rows) while it streams into staging; rows of other tenants are never deleted, updated or
+ * overwritten; any doubt aborts and rolls back.
+ */
+import { pipeline } from "node:stream/promises";
+import type pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import {
+  IntegrityError,
+  InterruptedError,
+  LockedError,
+  PgsnapError,
+  RefusedError,
+  UsageError,
+} from "../errors.js";
+import { identityKey, readCatalog, type ColumnInfo, type TableInfo } from "../db/catalog.js";
+import { connect, type ConnectOptions } from "../db/connect.js";
+import { decodeColumnExpr } from "../db/encode.js";
+import { ownedCondition, planTenants, type RelationOf, type TableRule, type TenantPlan } from "../db/plan.js";
+import { quoteIdent, quoteLiteral, quoteTable } from "../db/quote.js";
+import { DigestStream } from "../format/digest.js";
+import type { Manifest, ManifestTable } from "../format/manifest.js";
+import { createDecompressStream } from "../format/zstd.js";
+import { checkRowSecurity, copyCsvOptions } from "../dump/dump.js";
+import { resolveTableNames } from "../dump/select-tables.js";
+import { findSnapshot } from "../snapshots/list-snapshots.js";
+import { snapshotPrefix } from "../storage/keys.js";
+import type { Storage } from "../storage/storage.js";
+import { parentsFirst } from "./topo-order.js";
+
+export type RestoreMode = "replace" | "merge";
+
+export interface RestoreOptions {
+  connection: ConnectOptions;
+  storage: Storage;
+  project?: string | undefined;
+  /** Snapshot id or `latest`. */
+  snapshot: string;
+  /** The tenant to restore; undefined with `all` restores every row of the snapshot. */
+  tenant?: string | undefined;
+  all?: boolean | undefined;
+  tables?: readonly string[] | undefined;
+  mode?: RestoreMode | undefined;
+  dryRun?: boolean | undefined;
+  triggers?: "disable" | "fire" | undefined;
+  rules?: Readonly<Record<string, TableRule>> | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((event: { table: string; step: string }) => void) | undefined;
+}
+
+export interface RestoreTableResult {
+  table: string;
+  deleted: number;
+  inserted: number;
+  updated: number;
+}
+
+/** What `pgsnap restore --json` prints (CLI.md). */
+export interface RestoreResult {
+  snapshot: string;
+  project: string;
+  tenant: string | null;
+  mode: RestoreMode;
+  dryRun: boolean;
+  tables: RestoreTableResult[];
+}
+
+interface Work {
+  live: TableInfo;
+  snap: ManifestTable;
+  stage: string;
+  /** Columns written: in the snapshot, in the live table, not generated. */
+  columns: ColumnInfo[];
+  result: RestoreTableResult;
+}
+
+/** Restores a tenant (or, with `all`, every table) from a snapshot; see the module comment. */
+export async function restore(options: RestoreOptions): Promise<RestoreResult> {
+  const mode = options.mode ?? "replace";
+  const tenant = options.tenant;
+  if (tenant === undefined && !options.all) {
+    throw new UsageError("RESTORE_NO_TENANT", "restore needs --tenant <id>, or --all for the whole snapshot", {
+      hint: "pgsnap restore latest --tenant 42 --confirm",
+    });
+  }
+  const client = await connect(options.connection);
+  let inTransaction = false;
+  try {
+    const database = (await client.query<{ db: string }>("SELECT current_database() AS db")).rows[0]!.db;
+    const project = options.project ?? database;
+    const manifest = await findSnapshot(options.storage, project, options.snapshot, {
+      tenant,
+      signal: options.signal,
+    });
+
+    await client.query("BEGIN");
+    inTransaction = true;
+    await client.query("SET LOCAL row_security = off");
+    const locked = await client.query<{ ok: boolean }>(
+      "SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2)) AS ok",
+      [`pgsnap:${project}`, tenant ?? "*all*"],
+    );
+    if (!locked.rows[0]!.ok) {
+      throw new LockedError("RESTORE_LOCKED", `another restore of ${tenant === undefined ? "this project" : `tenant ${tenant}`} in project ${project} is running`, {
+        hint: "wait for it to finish, then retry",
+      });
+    }
+
+    const catalog = await readCatalog(client);
+    const plan = planTenants(catalog, manifest.tenantColumn, options.rules);
+    const works = planWork(manifest, plan, tenant, options.tables, mode);
+    checkRowSecurity(catalog, works.map((w) => w.live));
+    await client.query(`LOCK TABLE ${works.map((w) => quoteTable(w.live)).join(", ")} IN ROW EXCLUSIVE MODE`);
+
+    const reenable = await disableTriggers(client, works, options.triggers ?? "disable", catalog.role.superuser);
+
+    // 1. Stage every table, checking checksums and row counts while streaming.
+    for (const w of works) {
+      options.onProgress?.({ table: w.live.id, step: "staging" });
+      await stageTable(client, options.storage, manifest, w, tenant, options.signal);
+    }
+    const staged = new Map(works.map((w) => [w.live.id, w.stage]));
+    const stagedOrLive: RelationOf = (id) => staged.get(id) ?? quoteTable(plan.tables.get(id)!.table);
+    const owned = (id: string, alias: string, relationOf?: RelationOf) =>
+      tenant === undefined ? "true" : ownedCondition(plan, id, alias, tenant, relationOf);
+
+    // 2. Every staged row must belong to the tenant (parents checked before children).
+    if (tenant !== undefined) {
+      for (const w of [...works].sort((a, b) => plan.tables.get(a.live.id)!.depth - plan.tables.get(b.live.id)!.depth)) {
+        if (manifest.scope === "full") {
+          await client.query(`DELETE FROM ${w.stage} s WHERE NOT (${owned(w.live.id, "s", stagedOrLive)})`);
+        } else {
+          const bad = await client.query(`SELECT pg_catalog.row_to_json(s)::text AS row FROM ${w.stage} s WHERE NOT (${owned(w.live.id, "s", stagedOrLive)}) LIMIT 1`);
+          if (bad.rowCount) {
+            throw new RefusedError("FOREIGN_TENANT_ROW", `snapshot ${manifest.id}, table ${w.live.id}: a row does not belong to tenant ${tenant} (or its parent row is missing): ${truncate(bad.rows[0].row)}`, {
+              hint: "the snapshot was altered or mislabelled; nothing was changed. Restore from another snapshot",
+            });
+          }
+        }
+      }
+      // 3. No staged key may hit a row of another tenant.
+      for (const w of works) await checkCollisions(client, w, (alias) => owned(w.live.id, alias));
+    }
+
+    // 4. Deletes children first, then updates and inserts parents first.
+    const order = parentsFirst(works.map((w) => w.live));
+    const byId = new Map(works.map((w) => [w.live.id, w]));
+    if (mode === "replace") {
+      for (const t of [...order].reverse()) {
+        const w = byId.get(t.id)!;
+        options.onProgress?.({ table: t.id, step: "delete" });
+        await deleteAbsent(client, w, catalog.tables.values(), new Set(byId.keys()), (id, alias) => owned(id, alias), owned(t.id, "t"));
+      }
+    }
+    for (const t of order) {
+      const w = byId.get(t.id)!;
+      options.onProgress?.({ table: t.id, step: "write" });
+      await updateChanged(client, w);
+      await insertMissing(client, w);
+      await moveSequences(client, w);
+    }
+    await reenable();
+
+    if (options.dryRun) await client.query("ROLLBACK");
+    else await client.query("COMMIT");
+    inTransaction = false;
+    return {
+      snapshot: manifest.id,
+      project,
+      tenant: tenant ?? null,
+      mode,
+      dryRun: options.dryRun === true,
+      tables: works.map((w) => w.result),
+    };
+  } catch (err) {
+    if (inTransaction) await client.query("ROLLBACK").catch(() => {});
+    throw mapRestoreError(err);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Decides the tables of the restore and checks the snapshot against the live schema. */
+function planWork(
+  manifest: Manifest,
+  plan: TenantPlan,
+  tenant: string | undefined,
+  only: readonly string[] | undefined,
+  mode: RestoreMode,
+): Work[] {
+  const liveTables = { role: undefined as never, tables: new Map([...plan.tables].map(([id, p]) => [id, p.table])) };
+  let snapTables = manifest.tables.filter((t) => tenant === undefined || t.scope !== "global");
+  if (only && only.length > 0) {
+    const wanted = new Set(resolveTableNames(liveTables, only).map((t) => t.id));
+    for (const id of wanted) {
+      if (!snapTables.some((t) => t.table === id)) {
+        throw new UsageError("RESTORE_TABLE_NOT_IN_SNAPSHOT", `table ${id} is not in snapshot ${manifest.id}${tenant !== undefined ? " as a tenant table" : ""}`, {
+          hint: `see \`pgsnap inspect ${manifest.id}\``,
+        });
+      }
+    }
+    // Close the set over foreign keys whose delete would reach rows outside it.
+    if (mode === "replace") {
+      for (let changed = true; changed; ) {
+        changed = false;
+        for (const p of plan.tables.values()) {
+          if (wanted.has(p.table.id)) continue;
+          const fk = p.table.foreignKeys.find((f) => wanted.has(f.refTable) && (f.onDelete === "c" || f.onDelete === "n" || f.onDelete === "d"));
+          if (!fk) continue;
+          if (snapTables.some((t) => t.table === p.table.id)) {
+            wanted.add(p.table.id);
+            changed = true;
+          } else if (tenant === undefined || p.scope !== "global") {
+            throw new RefusedError("RESTORE_SET_NOT_CLOSED", `restoring ${fk.refTable} could change rows of ${p.table.id} (foreign key ${fk.name} ON DELETE ${fk.onDelete === "c" ? "CASCADE" : "SET NULL/DEFAULT"}), which the snapshot does not hold`, {
+              hint: `add ${p.table.id} to the snapshot, or restore without --tables`,
+            });
+          }
+        }
+      }
+    }
+    snapTables = snapTables.filter((t) => wanted.has(t.table));
+  }
+  if (snapTables.length === 0) {
+    throw new UsageError("RESTORE_NOTHING", `snapshot ${manifest.id} holds no table to restore${tenant !== undefined ? ` for tenant ${tenant}` : ""}`, {
+      hint: `see \`pgsnap inspect ${manifest.id}\``,
+    });
+  }
+  const drift: string[] = [];
+  const works: Work[] = [];
+  snapTables.forEach((snap, i) => {
+    const live = plan.tables.get(snap.table)?.table;
+    if (!live) {
+      drift.push(`table ${snap.table} is in the snapshot but not in the database`);
+      return;
+    }
+    if (tenant !== undefined && plan.tables.get(snap.table)!.scope === "global") {
+      drift.push(`table ${snap.table} was a tenant table (${snap.scope}) but the database plan makes it global`);
+      return;
+    }
+    const liveCols = new Map(live.columns.map((c) => [c.name, c]));
+    const snapCols = new Set(snap.columns.map((c) => c.name));
+    for (const c of snap.columns) {
+      const lc = liveCols.get(c.name);
+      if (!lc) drift.push(`${snap.table}.${c.name} (${c.type}) is in the snapshot but not in the database`);
+      else if (lc.type !== c.type && !lc.generated) drift.push(`${snap.table}.${c.name} is ${c.type} in the snapshot but ${lc.type} in the database`);
+    }
+    for (const lc of live.columns) {
+      if (!snapCols.has(lc.name) && lc.notNull && !lc.generated && lc.identity === "") {
+        // A NOT NULL column the snapshot lacks: fine only when it has a default; COPY can't tell, so refuse.
+        drift.push(`${snap.table}.${lc.name} (${lc.type} NOT NULL) is in the database but not in the snapshot`);
+      }
+    }
+    works.push({
+      live,
+      snap,
+      stage: `pg_temp.${quoteIdent(`pgsnap_stage_${i}`)}`,
+      columns: live.columns.filter((c) => snapCols.has(c.name) && !c.generated),
+      result: { table: snap.table, deleted: 0, inserted: 0, updated: 0 },
+    });
+  });
+  if (drift.length > 0) {
+    throw new RefusedError("SCHEMA_DRIFT", `the snapshot ${manifest.id} does not match the database:\n  ${drift.join("\n  ")}`, {
+      hint: "migrate the database to the snapshot's schema (or back), or restore only unaffected tables with --tables",
+    });
+  }
+  return works;
+}
+
+/** Streams one table's rows (or one tenant frame) into a staging table, checking sha256 and rows. */
+async function stageTable(
+  client: pg.Client,
+  storage: Storage,
+  manifest: Manifest,
+  w: Work,
+  tenant: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const raw = "pg_temp.pgsnap_raw";
+  await client.query(`CREATE TEMP TABLE ${raw} (j jsonb) ON COMMIT DROP`);
+  const key = snapshotPrefix(manifest.project, manifest.id) + w.snap.object;
+  let expect: { sha256: string; rows: number; range?: { offset: number; length: number } } | undefined;
+  if (w.snap.frames) {
+    if (tenant === undefined) expect = { sha256: w.snap.sha256, rows: w.snap.rows };
+    else {
+      const frame = w.snap.frames.find((f) => f.tenant === tenant);
+      if (frame) expect = { sha256: frame.sha256, rows: frame.rows, range: { offset: frame.offset, length: frame.length } };
+    }
+  } else expect = { sha256: w.snap.sha256, rows: w.snap.rows };
+
+  if (expect && expect.rows > 0) {
+    let source;
+    try {
+      source = await storage.get(key, expect.range, { signal });
+    } catch (err) {
+      if (err instanceof PgsnapError && err.code === "STORAGE_NOT_FOUND") {
+        throw new IntegrityError("OBJECT_MISSING", `snapshot ${manifest.id}: object ${w.snap.object} is missing`, {
+          hint: "the snapshot is damaged; run `pgsnap verify` and restore from another snapshot",
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    const digest = new DigestStream();
+    const sink = client.query(copyFrom(`COPY ${raw} (j) FROM STDIN WITH (${copyCsvOptions})`));
+    try {
+      await pipeline(source, digest, createDecompressStream(), sink, { signal });
+    } catch (err) {
+      // Staging takes any valid JSON line, so a failure here is the object's fault.
+      if (err instanceof PgsnapError || (err as { name?: string }).name === "AbortError") throw err;
+      throw new IntegrityError("OBJECT_CORRUPT", `snapshot ${manifest.id}: object ${w.snap.object} cannot be read: ${(err as Error).message}`, {
+        hint: "the object is truncated or corrupted; run `pgsnap verify` and restore from another snapshot",
+        cause: err,
+      });
+    }
+    if (digest.sha256 !== expect.sha256) {
+      throw new IntegrityError("CHECKSUM_MISMATCH", `snapshot ${manifest.id}: object ${w.snap.object}${expect.range ? ` (tenant ${tenant} frame)` : ""} has sha256 ${digest.sha256}, the manifest says ${expect.sha256}`, {
+        hint: "the object was changed or damaged; nothing was restored. Use another snapshot",
+      });
+    }
+    if (sink.rowCount !== expect.rows) {
+      throw new IntegrityError("ROW_COUNT_MISMATCH", `snapshot ${manifest.id}: object ${w.snap.object} holds ${sink.rowCount} rows, the manifest says ${expect.rows}`, {
+        hint: "the snapshot is damaged; nothing was restored. Use another snapshot",
+      });
+    }
+  }
+  const encodings = new Map(w.snap.columns.map((c) => [c.name, c.encoding]));
+  const cols = w.columns.map((c) => {
+    const expr = encodings.get(c.name) === "money" && c.baseType !== "money" ? `(j ->> ${quoteLiteral(c.name)})::${c.type}` : decodeColumnExpr(c, "j");
+    return `${expr} AS ${quoteIdent(c.name)}`;
+  });
+  await client.query(`CREATE TEMP TABLE ${w.stage} ON COMMIT DROP AS SELECT ${cols.join(", ") || "1 AS pgsnap_dummy"} FROM ${raw}`);
+  await client.query(`DROP TABLE ${raw}`);
+  await client.query(`ANALYZE ${w.stage}`);
+}
+
+/** Refuses when a staged key equals the key of a live row that is not the tenant's. */
+async function checkCollisions(client: pg.Client, w: Work, owned: (alias: string) => string): Promise<void> {
+  const colNames = new Set(w.columns.map((c) => c.name));
+  for (const key of w.live.keys) {
+    if (!key.columns.every((c) => colNames.has(c))) continue;
+    const on = key.columns.map((c) => `t.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(" AND ");
+    const hit = await client.query(
+      `SELECT ${key.columns.map((c) => `s.${quoteIdent(c)}::text`).join(" || ', ' || ")} AS k FROM ${w.stage} s JOIN ${quoteTable(w.live)} t ON ${on} WHERE NOT (${owned("t")}) LIMIT 1`,
+    );
+    if (hit.rowCount) {
+      throw new RefusedError("KEY_COLLISION", `table ${w.live.id}: key ${key.name} (${key.columns.join(", ")}) = (${String(hit.rows[0].k)}) of a snapshot row belongs to a row of another tenant`, {
+        hint: "nothing was changed; the other tenant's row was never touched. Resolve the conflicting row by hand, then retry",
+      });
+    }
+  }
+}
+
+function keyMatch(w: Work, a: string, b: string): string | undefined {
+  const key = identityKey(w.live);
+  if (!key || !key.columns.every((c) => w.columns.some((col) => col.name === c))) return undefined;
+  return key.columns.map((c) => `${a}.${quoteIdent(c)} = ${b}.${quoteIdent(c)}`).join(" AND ");
+}
+
+/** Deletes the tenant's live rows that the snapshot does not have, after checking no other row depends on them. */
+async function deleteAbsent(
+  client: pg.Client,
+  w: Work,
+  allTables: Iterable<TableInfo>,
+  restored: Set<string>,
+  owned: (id: string, alias: string) => string,
+  ownedT: string,
+): Promise<void> {
+  const match = keyMatch(w, "t", "s");
+  const doomed = `${ownedT}${match ? ` AND NOT EXISTS (SELECT 1 FROM ${w.stage} s WHERE ${match})` : ""}`;
+  for (const other of allTables) {
+    for (const fk of other.foreignKeys) {
+      if (fk.refTable !== w.live.id) continue;
+      // Rows of the tenant in a restored table are handled by the restore itself.
+      const exempt = restored.has(other.id) ? ` AND NOT (${owned(other.id, "c")})` : "";
+      const sql =
+        `SELECT 1 FROM ${quoteTable(other)} c WHERE (${fk.columns.map((x) => `c.${quoteIdent(x)}`).join(", ")}) IN ` +
+        `(SELECT ${fk.refColumns.map((x) => `t.${quoteIdent(x)}`).join(", ")} FROM ${quoteTable(w.live)} t WHERE ${doomed})${exempt} LIMIT 1`;
+      if ((await client.query(sql)).rowCount) {
+        throw new RefusedError("DELETE_WOULD_TOUCH_OTHERS", `restore would delete rows of ${w.live.id} that rows of ${other.id} still reference (foreign key ${fk.name})`, {
+          hint: restored.has(other.id)
+            ? "those rows belong to another tenant or to no tenant; nothing was changed"
+            : `nothing was changed; add ${other.id} to --tables or restore without --tables`,
+        });
+      }
+    }
+  }
+  const res = await client.query(`DELETE FROM ${quoteTable(w.live)} t WHERE ${doomed}`);
+  w.result.deleted = res.rowCount ?? 0;
+}
+
+/** Updates the live rows whose key is staged and whose values differ. */
+async function updateChanged(client: pg.Client, w: Work): Promise<void> {
+  const match = keyMatch(w, "t", "s");
+  if (!match) return;
+  const key = new Set(identityKey(w.live)!.columns);
+  const settable = w.columns.filter((c) => !key.has(c.name) && c.identity !== "a");
+  if (settable.length === 0) return;
+  const set = settable.map((c) => `${quoteIdent(c.name)} = s.${quoteIdent(c.name)}`).join(", ");
+  const tRow = settable.map((c) => `t.${quoteIdent(c.name)}`).join(", ");
+  const sRow = settable.map((c) => `s.${quoteIdent(c.name)}`).join(", ");
+  const res = await client.query(
+    `UPDATE ${quoteTable(w.live)} t SET ${set} FROM ${w.stage} s WHERE ${match} AND ROW(${tRow})::text IS DISTINCT FROM ROW(${sRow})::text`,
+  );
+  w.result.updated = res.rowCount ?? 0;
+}
+
+/** Inserts the staged rows whose key is not live (all staged rows for a table without key). */
+async function insertMissing(client: pg.Client, w: Work): Promise<void> {
+  if (w.columns.length === 0) return;
+  const match = keyMatch(w, "t", "s");
+  const cols = w.columns.map((c) => quoteIdent(c.name)).join(", ");
+  const overriding = w.columns.some((c) => c.identity !== "") ? " OVERRIDING SYSTEM VALUE" : "";
+  const res = await client.query(
+    `INSERT INTO ${quoteTable(w.live)} (${cols})${overriding} SELECT ${w.columns.map((c) => `s.${quoteIdent(c.name)}`).join(", ")} FROM ${w.stage} s` +
+      (match ? ` WHERE NOT EXISTS (SELECT 1 FROM ${quoteTable(w.live)} t WHERE ${match})` : ""),
+  );
+  w.result.inserted = res.rowCount ?? 0;
+}
+
+/** Moves the table's sequences up to the largest restored value; never down (other tenants share them). */
+async function moveSequences(client: pg.Client, w: Work): Promise<void> {
+  for (const seq of w.live.sequences) {
+    const col = w.live.columns.find((c) => c.name === seq.column);
+    if (!col || !["int2", "int4", "int8"].includes(col.baseType)) continue;
+    const seqName = `${quoteIdent(seq.schema)}.${quoteIdent(seq.name)}`;
+    await client.query(
+      `SELECT pg_catalog.setval(${quoteLiteral(seqName)}::pg_catalog.regclass, m) FROM (SELECT max(${quoteIdent(seq.column)})::int8 AS m FROM ${w.stage}) x, ${seqName} q ` +
+        `WHERE x.m IS NOT NULL AND x.m > CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END`,
+    );
+  }
+}
+
+/**
+ * Keeps user triggers (audit, stock, webhooks) from firing during the restore by disabling them
+ * inside the transaction (foreign keys stay enforced). Returns the re-enabling step.
+ */
+async function disableTriggers(
+  client: pg.Client,
+  works: Work[],
+  mode: "disable" | "fire",
+  superuser: boolean,
+): Promise<() => Promise<void>> {
+  const withTriggers = works.filter((w) => w.live.triggers.length > 0);
+  if (mode === "fire" || withTriggers.length === 0) return async () => {};
+  const notOwned = withTriggers.filter((w) => !w.live.isOwner && !superuser);
+  if (notOwned.length > 0) {
+    throw new RefusedError("TRIGGERS_WOULD_FIRE", `tables ${notOwned.map((w) => w.live.id).join(", ")} have user triggers (${notOwned.flatMap((w) => w.live.triggers.map((t) => t.name)).join(", ")}) that this role may not disable`, {
+      hint: "restore as the tables' owner, or pass --triggers fire if firing them again is safe",
+    });
+  }
+  for (const w of withTriggers) {
+    for (const t of w.live.triggers) await client.query(`ALTER TABLE ${quoteTable(w.live)} DISABLE TRIGGER ${quoteIdent(t.name)}`);
+  }
+  return async () => {
+    for (const w of withTriggers) {
+      for (const t of w.live.triggers) {
+        const how = t.enabled === "A" ? "ENABLE ALWAYS" : t.enabled === "R" ? "ENABLE REPLICA" : "ENABLE";
+        await client.query(`ALTER TABLE ${quoteTable(w.live)} ${how} TRIGGER ${quoteIdent(t.name)}`);
+      }
+    }
+  };
+}
+
+function truncate(s: unknown, n = 200): string {
+  const text = String(s);
+  return text.length > n ? text.slice(0, n) + "…" : text;
+}
+
+function mapRestoreError(err: unknown): unknown {
+  if (err instanceof PgsnapError) return err;
+  const e = err as { code?: string; message?: string; name?: string; detail?: string; table?: string };
+  if (e.name === "AbortError") return new InterruptedError("restore interrupted; rolled back", { cause: err });
+  if (e.code === "42501" && /row-level security/i.test(e.message ?? "")) {
+    return new RefusedError("RLS_WOULD_FILTER", `restore refused: ${e.message}`, {
+      hint: "restore as a role with BYPASSRLS; nothing was changed",
+      cause: err,
+    });
+  }
+  if (e.code === "23503" || e.code === "23505" || e.code === "23502" || e.code === "23514") {
+    return new RefusedError(`CONSTRAINT_${e.code}`, `restore refused by the database: ${e.message}${e.detail ? ` (${e.detail})` : ""}`, {
+      hint: "nothing was changed (rolled back); the snapshot's rows conflict with the current data",
+      cause: err,
+    });
+  }
+  if (e.code === "55P03") {
+    return new LockedError("LOCK_TIMEOUT", `restore could not lock a table in time: ${e.message}`, {
+      hint: "another session holds a conflicting lock; retry later",
+      cause: err,
+    });
+  }
+  return err;
+}

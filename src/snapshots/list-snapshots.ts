@@ -1,0 +1,72 @@
+/** Finding complete snapshots in storage: a snapshot exists exactly when its manifest does. */
+import { UsageError } from "../errors.js";
+import { manifestHasTenant, manifestName, parseManifest, type Manifest } from "../format/manifest.js";
+import { isSnapshotId } from "../format/snapshot-id.js";
+import { projectPrefix } from "../storage/keys.js";
+import type { Storage } from "../storage/storage.js";
+
+/** Every complete snapshot (of one project, or all), newest first. */
+export async function listSnapshots(
+  storage: Storage,
+  project: string | undefined,
+  options: { tenant?: string | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<Manifest[]> {
+  const prefix = project === undefined ? "" : projectPrefix(project);
+  const objects = await storage.list(prefix, { signal: options.signal });
+  const keys = objects
+    .map((o) => o.key)
+    .filter((k) => {
+      const parts = k.split("/");
+      return parts.length === 3 && parts[2] === manifestName && isSnapshotId(parts[1]!);
+    });
+  const manifests: Manifest[] = [];
+  for (const key of keys) {
+    manifests.push(parseManifest(await storage.getBytes(key, { signal: options.signal }), key));
+  }
+  const tenant = options.tenant;
+  return manifests
+    .filter((m) => tenant === undefined || manifestHasTenant(m, tenant))
+    .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+
+/**
+ * Resolves `latest` or an id to a manifest. `latest` is the newest complete snapshot of the
+ * project containing `tenant` (when given).
+ */
+export async function findSnapshot(
+  storage: Storage,
+  project: string | undefined,
+  ref: string,
+  options: { tenant?: string | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<Manifest> {
+  if (ref === "latest") {
+    const all = await listSnapshots(storage, project, options);
+    const m = all[0];
+    if (!m) {
+      throw new UsageError(
+        "SNAPSHOT_NONE",
+        `no complete snapshot${project ? ` of project ${project}` : ""}${options.tenant !== undefined ? ` contains tenant ${options.tenant}` : ""} in ${storage.location}`,
+        { hint: "run `pgsnap dump` first, or check --storage and --project" },
+      );
+    }
+    return m;
+  }
+  if (!isSnapshotId(ref)) {
+    throw new UsageError("SNAPSHOT_ID_INVALID", `${ref} is not a snapshot id`, {
+      hint: "use an id from `pgsnap list` (like 20260118T030000Z-3f9a) or `latest`",
+    });
+  }
+  const all = await listSnapshots(storage, project, { signal: options.signal });
+  const m = all.find((x) => x.id === ref);
+  if (!m) {
+    throw new UsageError("SNAPSHOT_NOT_FOUND", `snapshot ${ref} not found${project ? ` in project ${project}` : ""} at ${storage.location}`, {
+      hint: "see `pgsnap list`; a snapshot without manifest is incomplete and cannot be used",
+    });
+  }
+  if (options.tenant !== undefined && !manifestHasTenant(m, options.tenant)) {
+    throw new UsageError("SNAPSHOT_LACKS_TENANT", `snapshot ${ref} does not contain tenant ${options.tenant}`, {
+      hint: `see \`pgsnap list --tenant ${options.tenant}\``,
+    });
+  }
+  return m;
+}
