@@ -8,6 +8,8 @@ import { resolveConfig, type GlobalFlags, type ResolvedConfig } from "../config/
 import { toolVersion } from "../version.js";
 import { Output } from "./output.js";
 import { registerCommands } from "./commands.js";
+import "./restore-command.js";
+import "./more-commands.js";
 
 /** Global flags plus output flags, as commander hands them to every command. */
 export interface CliGlobals extends GlobalFlags {

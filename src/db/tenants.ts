@@ -1,0 +1,92 @@
+/** Tenant discovery: every tenant id with its row count and a display name. */
+import { UsageError } from "../errors.js";
+import type { TenantNames } from "../config/config.js";
+import { readCatalog, type TableInfo } from "./catalog.js";
+import { connect, type ConnectOptions } from "./connect.js";
+import { planTenants, tenantKeyJoin, type TableRule } from "./plan.js";
+import { quoteIdent, quoteTable } from "./quote.js";
+
+export interface TenantInfo {
+  id: string;
+  name: string | null;
+  rows: number;
+}
+
+export interface ListTenantsOptions {
+  connection: ConnectOptions;
+  tenantColumn: string;
+  rules?: Readonly<Record<string, TableRule>> | undefined;
+  names?: TenantNames | undefined;
+}
+
+/**
+ * Every tenant that owns at least one row, with its rows summed over all tenant tables (via
+ * tables counted through their owner), read in one REPEATABLE READ snapshot.
+ */
+export async function listTenants(options: ListTenantsOptions): Promise<TenantInfo[]> {
+  const client = await connect(options.connection);
+  try {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    await client.query("SET LOCAL row_security = off");
+    const catalog = await readCatalog(client);
+    const plan = planTenants(catalog, options.tenantColumn, options.rules);
+    const tenantTables = [...plan.tables.values()].filter((p) => p.scope !== "global");
+    if (tenantTables.length === 0) {
+      throw new UsageError("NO_TENANT_TABLE", `no table has the tenant column ${options.tenantColumn}`, {
+        hint: "set --tenant-column (or PGSNAP_TENANT_COLUMN) to the column that tells tenants apart",
+      });
+    }
+    const parts = tenantTables.map((p) => {
+      const { joins, key } = tenantKeyJoin(plan, p.table.id, "t");
+      return `SELECT (${key})::text AS k, count(*) AS n FROM ${quoteTable(p.table)} t${joins} WHERE ${key} IS NOT NULL GROUP BY 1`;
+    });
+    const counts = await client.query<{ k: string; n: string }>(
+      `SELECT k, sum(n)::int8 AS n FROM (${parts.join(" UNION ALL ")}) x GROUP BY k`,
+    );
+    const names = await readNames(client, options.names, [...catalog.tables.values()], options.tenantColumn);
+    await client.query("COMMIT");
+    const out = counts.rows.map((r) => ({ id: r.k, name: names.get(r.k) ?? null, rows: Number(r.n) }));
+    return out.sort((a, b) => compareIds(a.id, b.id));
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Numbers in numeric order, then strings. */
+export function compareIds(a: string, b: string): number {
+  const na = /^-?\d+$/.test(a) ? BigInt(a) : undefined;
+  const nb = /^-?\d+$/.test(b) ? BigInt(b) : undefined;
+  if (na !== undefined && nb !== undefined) return na < nb ? -1 : na > nb ? 1 : 0;
+  if (na !== undefined) return -1;
+  if (nb !== undefined) return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Display names: the configured query or table, else a table whose primary key is the tenant
+ * column and which has a `name` column (e.g. companies(user_id, name)).
+ */
+async function readNames(
+  client: import("pg").Client,
+  config: TenantNames | undefined,
+  tables: TableInfo[],
+  tenantColumn: string,
+): Promise<Map<string, string>> {
+  let sql: string | undefined;
+  if (config?.query) sql = `SELECT (id)::text AS id, (name)::text AS name FROM (${config.query}) q(id, name)`;
+  else if (config?.table) {
+    const t = tables.find((x) => x.id === config.table || x.name === config.table);
+    if (!t) throw new UsageError("CONFIG_UNKNOWN_TABLE", `tenantNames.table ${config.table} does not exist`);
+    sql = `SELECT ${quoteIdent(config.id ?? tenantColumn)}::text AS id, ${quoteIdent(config.name ?? "name")}::text AS name FROM ${quoteTable(t)}`;
+  } else {
+    const t = tables.find(
+      (x) =>
+        x.keys.some((k) => k.primary && k.columns.length === 1 && k.columns[0] === tenantColumn) &&
+        x.columns.some((c) => c.name === "name"),
+    );
+    if (t) sql = `SELECT ${quoteIdent(tenantColumn)}::text AS id, "name"::text AS name FROM ${quoteTable(t)}`;
+  }
+  if (!sql) return new Map();
+  const res = await client.query<{ id: string; name: string | null }>(sql);
+  return new Map(res.rows.filter((r) => r.name !== null).map((r) => [r.id, r.name!]));
+}
