@@ -319,6 +319,7 @@ async function dumpTable(
       name: t.name,
       scope: item.plan.scope,
       filter,
+      ...ownerOf(item.plan),
       object,
       columns: t.columns.map((c) => ({
         name: c.name,
@@ -334,6 +335,15 @@ async function dumpTable(
       ...(frames ? { frames } : {}),
     };
   }
+}
+
+function ownerOf(p: TablePlan): Pick<ManifestTable, "owner"> {
+  if (p.scope === "direct") return { owner: { column: p.column!.name } };
+  if (p.scope === "via") {
+    const fk = p.fk!;
+    return { owner: { fk: fk.name, columns: fk.columns, refTable: fk.refTable, refColumns: fk.refColumns } };
+  }
+  return {};
 }
 
 /** A frame's tenant key as Postgres printed it (`to_json`): JSON strings unwrapped, numbers kept verbatim. */

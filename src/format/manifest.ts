@@ -35,6 +35,12 @@ export interface ManifestTable {
   scope: "direct" | "via" | "custom" | "global";
   /** The exact WHERE condition (alias t) that selected the rows, null when all rows. */
   filter: string | null;
+  /**
+   * How a row of this table finds its tenant (the plan at dump time): the tenant column of a
+   * `direct` table, or the foreign key of a `via` table to its parent. Lets `extract` cut one
+   * tenant out of a full snapshot without a database.
+   */
+  owner?: { column: string } | { fk: string; columns: string[]; refTable: string; refColumns: string[] };
   object: string;
   columns: ManifestColumn[];
   rows: number;
@@ -55,6 +61,8 @@ export interface Manifest {
   createdAt: string;
   finishedAt: string;
   durationMs: number;
+  /** For a snapshot made by `extract`: the id of the snapshot it was cut from. */
+  extractedFrom?: string;
   tool: { name: "pgsnap"; version: string };
   server: { version: string; versionNum: number; database: string };
   encoding: { copy: "csv"; quote: string; delimiter: string; compression: "zstd"; level: number };

@@ -1,15 +1,23 @@
 /** Finding complete snapshots in storage: a snapshot exists exactly when its manifest does. */
 import { UsageError } from "../errors.js";
-import { manifestHasTenant, manifestName, parseManifest, type Manifest } from "../format/manifest.js";
+import { manifestHasTenant, manifestName, parseManifest, type Manifest, type SnapshotScope } from "../format/manifest.js";
 import { isSnapshotId } from "../format/snapshot-id.js";
 import { projectPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
+
+export interface SnapshotFilter {
+  /** Only snapshots holding this tenant. */
+  tenant?: string | undefined;
+  /** Only snapshots of these scopes. */
+  scopes?: readonly SnapshotScope[] | undefined;
+  signal?: AbortSignal | undefined;
+}
 
 /** Every complete snapshot (of one project, or all), newest first. */
 export async function listSnapshots(
   storage: Storage,
   project: string | undefined,
-  options: { tenant?: string | undefined; signal?: AbortSignal | undefined } = {},
+  options: SnapshotFilter = {},
 ): Promise<Manifest[]> {
   const prefix = project === undefined ? "" : projectPrefix(project);
   const objects = await storage.list(prefix, { signal: options.signal });
@@ -26,7 +34,14 @@ export async function listSnapshots(
   const tenant = options.tenant;
   return manifests
     .filter((m) => tenant === undefined || manifestHasTenant(m, tenant))
-    .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    .filter((m) => options.scopes === undefined || options.scopes.includes(m.scope))
+    .sort(newestFirst);
+}
+
+/** Newest data first: by the time the snapshot's data was read, then by id. */
+export function newestFirst(a: Manifest, b: Manifest): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
 /**
@@ -37,7 +52,7 @@ export async function findSnapshot(
   storage: Storage,
   project: string | undefined,
   ref: string,
-  options: { tenant?: string | undefined; signal?: AbortSignal | undefined } = {},
+  options: SnapshotFilter = {},
 ): Promise<Manifest> {
   if (ref === "latest") {
     const all = await listSnapshots(storage, project, options);

@@ -1,0 +1,184 @@
+/**
+ * `pgsnap extract`: cut one tenant out of a `tenants` snapshot (copying its frames, each already a
+ * complete zstd file) or a `full` snapshot (filtering rows with the plan recorded in the
+ * manifest), into a new `tenant` snapshot. No database is touched. Data first, manifest last.
+ */
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { IntegrityError, PgsnapError, UsageError } from "../errors.js";
+import { DigestStream, sha256Hex } from "../format/digest.js";
+import { LineFilter } from "../format/line-filter.js";
+import { manifestName, type Manifest, type ManifestTable } from "../format/manifest.js";
+import { rawEqualsTenant, scanValues } from "../format/row-scan.js";
+import { newSnapshotId } from "../format/snapshot-id.js";
+import { compressBuffer, createCompressStream, createDecompressStream } from "../format/zstd.js";
+import { findSnapshot } from "../snapshots/list-snapshots.js";
+import { snapshotPrefix } from "../storage/keys.js";
+import type { Storage } from "../storage/storage.js";
+import { snapshotResult, type SnapshotResult } from "../dump/dump.js";
+
+export interface ExtractOptions {
+  storage: Storage;
+  /** Where the new snapshot goes (default: `storage`). */
+  to?: Storage | undefined;
+  project?: string | undefined;
+  snapshot: string;
+  tenant: string;
+  compressionLevel?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+const EMPTY_FRAME = compressBuffer(Buffer.alloc(0), 3);
+
+/** Extracts one tenant into a new snapshot; returns it as `dump` would. */
+export async function extract(options: ExtractOptions): Promise<SnapshotResult> {
+  const started = Date.now();
+  const source = await findSnapshot(options.storage, options.project, options.snapshot, {
+    tenant: options.tenant,
+    scopes: ["full", "tenants"],
+    signal: options.signal,
+  });
+  const to = options.to ?? options.storage;
+  if (source.scope === "tenant") {
+    throw new UsageError("EXTRACT_FROM_TENANT", `snapshot ${source.id} is already a tenant snapshot`, {
+      hint: "extract works from full and tenants snapshots",
+    });
+  }
+  const id = newSnapshotId();
+  const srcPrefix = snapshotPrefix(source.project, source.id);
+  const dstPrefix = snapshotPrefix(source.project, id);
+  const tables: ManifestTable[] = [];
+  const tenantTables = source.tables.filter((t) => t.scope !== "global");
+  if (tenantTables.length === 0) {
+    throw new UsageError("EXTRACT_NO_TENANT_TABLES", `snapshot ${source.id} has no tenant tables (it was dumped with tenant column ${source.tenantColumn})`, {
+      hint: "dump with the right --tenant-column, then extract",
+    });
+  }
+  const get = async (t: ManifestTable, range?: { offset: number; length: number }) => {
+    try {
+      return await options.storage.get(srcPrefix + t.object, range, { signal: options.signal });
+    } catch (err) {
+      if (err instanceof PgsnapError && err.code === "STORAGE_NOT_FOUND") {
+        throw new IntegrityError("OBJECT_MISSING", `snapshot ${source.id}: object ${t.object} is missing`, {
+          hint: "the snapshot is damaged; run `pgsnap verify`",
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  };
+
+  if (source.scope === "tenants") {
+    for (const t of tenantTables) {
+      const frame = t.frames?.find((f) => f.tenant === options.tenant);
+      const digest = new DigestStream();
+      if (frame) {
+        const body = await get(t, { offset: frame.offset, length: frame.length });
+        const [, put] = await Promise.all([
+          pipeline(body, digest, { signal: options.signal }),
+          to.put(dstPrefix + t.object, digest, { signal: options.signal }),
+        ]);
+        if (digest.sha256 !== frame.sha256) {
+          throw new IntegrityError("CHECKSUM_MISMATCH", `snapshot ${source.id}: frame of tenant ${options.tenant} in ${t.object} has sha256 ${digest.sha256}, the manifest says ${frame.sha256}`, {
+            hint: "the snapshot is damaged; run `pgsnap verify`",
+          });
+        }
+        tables.push(tenantEntry(t, options.tenant, frame.rows, frame.bytes, put.size, frame.sha256));
+      } else {
+        const put = await to.put(dstPrefix + t.object, Readable.from([EMPTY_FRAME]), { signal: options.signal });
+        tables.push(tenantEntry(t, options.tenant, 0, 0, put.size, sha256Hex(EMPTY_FRAME)));
+      }
+    }
+  } else {
+    // Full snapshot: parents before children, remembering the keys of kept parent rows that
+    // children refer to.
+    const byId = new Map(tenantTables.map((t) => [t.table, t]));
+    const depth = (t: ManifestTable): number => {
+      if (!t.owner) {
+        throw new UsageError("EXTRACT_NEEDS_DATABASE", `table ${t.table} of snapshot ${source.id} uses a ${t.scope} filter that only the database can evaluate`, {
+          hint: "dump with --all-tenants to extract tenants without a database, or use `pgsnap dump --tenant`",
+        });
+      }
+      if ("column" in t.owner) return 0;
+      const parent = byId.get(t.owner.refTable);
+      if (!parent) {
+        throw new UsageError("EXTRACT_PARENT_MISSING", `table ${t.table} finds its tenant through ${t.owner.refTable}, which snapshot ${source.id} does not hold`, {
+          hint: "extract from a snapshot that holds the whole chain of parent tables",
+        });
+      }
+      return depth(parent) + 1;
+    };
+    const ordered = [...tenantTables].sort((a, b) => depth(a) - depth(b));
+    const wantedKeys = new Map<string, Set<string>>(); // "<table>|<cols>" → kept raw key tuples
+    for (const t of ordered) {
+      for (const child of tenantTables) {
+        if (child.owner && "fk" in child.owner && child.owner.refTable === t.table) {
+          wantedKeys.set(`${t.table}|${child.owner.refColumns.join(",")}`, new Set());
+        }
+      }
+    }
+    for (const t of ordered) {
+      const owner = t.owner!;
+      const collect = [...wantedKeys.entries()]
+        .filter(([k]) => k.startsWith(t.table + "|"))
+        .map(([k, set]) => ({ cols: k.slice(t.table.length + 1).split(",").map((c) => JSON.stringify(c)), set }));
+      let keep: (line: Buffer) => boolean;
+      if ("column" in owner) {
+        const key = [JSON.stringify(owner.column)];
+        keep = (line) => rawEqualsTenant(scanValues(line, key)[0], options.tenant);
+      } else {
+        const parentKeys = wantedKeys.get(`${owner.refTable}|${owner.refColumns.join(",")}`)!;
+        const cols = owner.columns.map((c) => JSON.stringify(c));
+        keep = (line) => {
+          const vals = scanValues(line, cols);
+          return !vals.some((v) => v === undefined || v === "null") && parentKeys.has(vals.join("\u0000"));
+        };
+      }
+      const filter = new LineFilter((line) => {
+        if (!keep(line)) return false;
+        for (const c of collect) c.set.add(scanValues(line, c.cols).join("\u0000"));
+        return true;
+      });
+      const srcDigest = new DigestStream();
+      const dstDigest = new DigestStream();
+      const body = await get(t);
+      const [, put] = await Promise.all([
+        pipeline(body, srcDigest, createDecompressStream(), filter, createCompressStream(options.compressionLevel ?? 3), dstDigest, {
+          signal: options.signal,
+        }),
+        to.put(dstPrefix + t.object, dstDigest, { signal: options.signal }),
+      ]);
+      if (srcDigest.sha256 !== t.sha256) {
+        throw new IntegrityError("CHECKSUM_MISMATCH", `snapshot ${source.id}: object ${t.object} has sha256 ${srcDigest.sha256}, the manifest says ${t.sha256}`, {
+          hint: "the snapshot is damaged; run `pgsnap verify`",
+        });
+      }
+      tables.push(tenantEntry(t, options.tenant, filter.rows, filter.bytes, put.size, dstDigest.sha256));
+    }
+    tables.sort((a, b) => (a.table < b.table ? -1 : 1));
+  }
+
+  const finished = new Date();
+  const manifest: Manifest = {
+    ...source,
+    id,
+    scope: "tenant",
+    tenants: [options.tenant],
+    createdAt: source.createdAt,
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - started,
+    extractedFrom: source.id,
+    rows: tables.reduce((a, t) => a + t.rows, 0),
+    bytes: tables.reduce((a, t) => a + t.bytes, 0),
+    storedBytes: tables.reduce((a, t) => a + t.storedBytes, 0),
+    tables,
+  };
+  await to.putBytes(dstPrefix + manifestName, Buffer.from(JSON.stringify(manifest, null, 1)), { signal: options.signal });
+  return snapshotResult(manifest, to);
+}
+
+function tenantEntry(t: ManifestTable, tenant: string, rows: number, bytes: number, storedBytes: number, sha256: string): ManifestTable {
+  const { frames: _frames, ...rest } = t;
+  return { ...rest, filter: `${t.filter ?? "tenant"} (extracted: tenant ${JSON.stringify(tenant)})`, rows, bytes, storedBytes, sha256 };
+}
+
