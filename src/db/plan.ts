@@ -64,7 +64,8 @@ export function planTenants(
     }
   }
   // Breadth-first from owned tables over foreign keys, child → parent. A table at depth d picks
-  // a parent at depth d-1: a configured `via`, else NOT NULL keys first, then by name.
+  // a parent at depth d-1: a configured `via`, else an ON DELETE CASCADE key (the child lives and
+  // dies with that parent: it is owned by it), then NOT NULL keys, then by name.
   let frontier = [...plans.values()].filter((p) => p.depth === 0);
   for (let depth = 1; frontier.length > 0; depth++) {
     const next: TablePlan[] = [];
@@ -74,7 +75,12 @@ export function planTenants(
       const candidates = t.foreignKeys
         .filter((fk) => fk.refTable !== t.id && plans.get(fk.refTable)?.depth === depth - 1)
         .filter((fk) => !rule?.via || fk.name === rule.via)
-        .sort((a, b) => notNullRank(t, a) - notNullRank(t, b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        .sort(
+          (a, b) =>
+            cascadeRank(a) - cascadeRank(b) ||
+            notNullRank(t, a) - notNullRank(t, b) ||
+            (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+        );
       const fk = candidates[0];
       if (!fk) continue;
       const p: TablePlan = { table: t, scope: "via", fk, depth };
@@ -94,6 +100,10 @@ export function planTenants(
     plans.set(t.id, { table: t, scope: "global", depth: -1 });
   }
   return { tenantColumn, tables: new Map([...plans].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+}
+
+function cascadeRank(fk: ForeignKeyInfo): number {
+  return fk.onDelete === "c" ? 0 : 1;
 }
 
 function notNullRank(t: TableInfo, fk: ForeignKeyInfo): number {
