@@ -289,7 +289,7 @@ describe("createPlainFrameStream", () => {
       Readable.from(chunked(data, 65_536)),
       createPlainFrameStream({ level: 3 }),
       async (source: AsyncIterable<Buffer>) => {
-        for await (const c of source) out.push(c as Buffer);
+        for await (const c of source) out.push(c);
       },
     );
     const output = Buffer.concat(out);

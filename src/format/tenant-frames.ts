@@ -10,7 +10,7 @@
  * stripped; each frame holds only `<rowJson>\n` lines.
  */
 import { createHash, type Hash } from "node:crypto";
-import { Transform, type TransformCallback, type TransformOptions } from "node:stream";
+import { Transform, type TransformCallback } from "node:stream";
 import { IntegrityError } from "../errors.js";
 import { ZstdFrameEncoder, createCompressStream, type ZstdEncoderOptions } from "./zstd.js";
 
