@@ -212,7 +212,9 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
         storedBytes: sum(snap.tables, (t) => t.storedBytes),
         tables: snap.tables,
       };
-      await options.storage.putBytes(manifestKey(project, snap.id), Buffer.from(JSON.stringify(manifest, null, 1)), {
+      // Readable when small; compact when it indexes a frame per tenant per table.
+      const text = snap.scope === "tenants" ? JSON.stringify(manifest) : JSON.stringify(manifest, null, 1);
+      await options.storage.putBytes(manifestKey(project, snap.id), Buffer.from(text), {
         signal: options.signal,
       });
       results.push(snapshotResult(manifest, options.storage));
