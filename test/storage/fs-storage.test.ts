@@ -1,0 +1,170 @@
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+
+import { StorageError, UsageError } from "../../src/errors.js";
+import { FsStorage } from "../../src/storage/fs-storage.js";
+import { openStorage } from "../../src/storage/open-storage.js";
+import { chunked, describeStorageConformance, failingBody } from "./conformance.js";
+
+/**
+ * Tests run as root here, so permissions and a full disk cannot be produced for real: this
+ * pass-through mock of node:fs/promises injects such errors on demand, nothing else changes.
+ */
+const injected = vi.hoisted(() => ({
+  writeError: undefined as string | undefined,
+  openError: undefined as string | undefined,
+}));
+vi.mock("node:fs/promises", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("node:fs/promises")>();
+  const fail = (code: string): NodeJS.ErrnoException =>
+    Object.assign(new Error(`${code}: injected by the test`), { code, errno: -1, syscall: "write" });
+  const open: typeof actual.open = async (...args) => {
+    if (injected.openError !== undefined && args[1] === "wx") throw fail(injected.openError);
+    const handle = await actual.open(...args);
+    if (injected.writeError === undefined || args[1] !== "wx") return handle;
+    const code = injected.writeError;
+    return new Proxy(handle, {
+      get(target, property) {
+        if (property === "write") return () => Promise.reject(fail(code));
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  };
+  return { ...actual, open, default: { ...actual, open } };
+});
+
+const roots: string[] = [];
+async function freshRoot(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "pgsnap-fs-storage-"));
+  roots.push(dir);
+  return dir;
+}
+
+afterAll(async () => {
+  for (const dir of roots) await rm(dir, { recursive: true, force: true });
+});
+
+describeStorageConformance("FsStorage", async () => ({
+  storage: new FsStorage(join(await freshRoot(), "backups")),
+}));
+
+describe("FsStorage on disk", () => {
+  let root: string;
+  let storage: FsStorage;
+  beforeAll(async () => {
+    root = await freshRoot();
+    storage = new FsStorage(root);
+  });
+
+  it("writes through a temp file that is gone after the put, with owner-only permissions", async () => {
+    await storage.put("p/snap/t.bin", chunked(Buffer.alloc(100_000, 1), [4096]));
+    expect(await readdir(join(root, "p", "snap"))).toEqual(["t.bin"]);
+    expect((await stat(join(root, "p", "snap", "t.bin"))).mode & 0o777).toBe(0o600);
+  });
+
+  it("a failed put removes its temp file", async () => {
+    const err = await storage.put("p/failed/t.bin", failingBody(300_000, new Error("no"))).catch((e: unknown) => e);
+    expect((err as Error).message).toBe("no");
+    expect(await readdir(join(root, "p", "failed"))).toEqual([]);
+  });
+
+  it("list ignores temp files; cleanupIncomplete removes only those older than the threshold", async () => {
+    await storage.putBytes("q/snap/real.bin", Buffer.from("real"));
+    const old = join(root, "q", "snap", ".real2.bin.tmp-0123456789ab");
+    const young = join(root, "q", "snap", ".real3.bin.tmp-ba9876543210");
+    await writeFile(old, "partial");
+    await writeFile(young, "partial");
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(old, hourAgo, hourAgo);
+    expect((await storage.list("q/")).map((o) => o.key)).toEqual(["q/snap/real.bin"]);
+    expect(await storage.cleanupIncomplete("q/", 60_000)).toBe(1);
+    expect((await readdir(join(root, "q", "snap"))).sort()).toEqual([".real3.bin.tmp-ba9876543210", "real.bin"]);
+    expect(await storage.cleanupIncomplete("other/", 0)).toBe(0);
+    expect(await storage.cleanupIncomplete("q/", 0)).toBe(1);
+    expect(await readdir(join(root, "q", "snap"))).toEqual(["real.bin"]);
+  });
+
+  it("delete removes directories it leaves empty, never the root", async () => {
+    await storage.putBytes("r/snap-1/a.bin", Buffer.from("a"));
+    await storage.putBytes("r/snap-2/b.bin", Buffer.from("b"));
+    await storage.delete(["r/snap-1/a.bin"]);
+    expect(await readdir(join(root, "r"))).toEqual(["snap-2"]);
+    await storage.delete(["r/snap-2/b.bin"]);
+    expect(await readdir(root)).not.toContain("r");
+    expect((await stat(root)).isDirectory()).toBe(true);
+  });
+
+  it("a root that is a file gives StorageError exit 11 naming the key", async () => {
+    const file = join(await freshRoot(), "not-a-dir");
+    await writeFile(file, "x");
+    const err = await new FsStorage(file).putBytes("k/v.bin", Buffer.from("v")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).exitCode).toBe(11);
+    expect((err as StorageError).code).toBe("STORAGE_IO");
+    expect((err as StorageError).message).toContain("k/v.bin");
+    expect(await new FsStorage(file).list("")).toEqual([]);
+  });
+
+  it("a full disk gives STORAGE_DISK_FULL, and the temp file and the body are cleaned up", async () => {
+    injected.writeError = "ENOSPC";
+    try {
+      const body = chunked(Buffer.alloc(200_000, 2), [65_536]);
+      const err = await storage.put("s/full.bin", body).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as StorageError).code).toBe("STORAGE_DISK_FULL");
+      expect((err as StorageError).exitCode).toBe(11);
+      expect((err as StorageError).message).toContain("s/full.bin");
+      expect((err as StorageError).hint).toContain(root);
+      expect(body.destroyed).toBe(true);
+    } finally {
+      injected.writeError = undefined;
+    }
+    expect(await readdir(join(root, "s"))).toEqual([]);
+  });
+
+  it("a permission error gives STORAGE_ACCESS_DENIED", async () => {
+    injected.openError = "EACCES";
+    try {
+      const err = await storage.putBytes("t/denied.bin", Buffer.from("x")).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as StorageError).code).toBe("STORAGE_ACCESS_DENIED");
+      expect((err as StorageError).exitCode).toBe(11);
+    } finally {
+      injected.openError = undefined;
+    }
+  });
+});
+
+describe("openStorage for local directories", () => {
+  it("a relative path, an absolute path and a file:// URL give FsStorage at the absolute path", async () => {
+    const dir = await freshRoot();
+    const relative = openStorage("./backups-relative");
+    expect(relative).toBeInstanceOf(FsStorage);
+    expect(relative.location).toBe(resolve("backups-relative"));
+    expect(openStorage(dir).location).toBe(dir);
+    const viaUrl = openStorage(pathToFileURL(dir).href);
+    expect(viaUrl).toBeInstanceOf(FsStorage);
+    expect(viaUrl.location).toBe(dir);
+    await viaUrl.putBytes("x/y.json", Buffer.from("{}"));
+    expect((await openStorage(dir).getBytes("x/y.json")).toString()).toBe("{}");
+  });
+
+  it("an empty location or an unknown scheme is a UsageError", () => {
+    for (const url of ["", "  ", "gs://bucket/x", "http://user:hunter22@example.com/x"]) {
+      let err: unknown;
+      try {
+        openStorage(url);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as UsageError).code).toBe("STORAGE_URL_INVALID");
+      expect((err as UsageError).message).not.toContain("hunter22");
+    }
+  });
+});
