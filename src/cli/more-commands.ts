@@ -96,12 +96,24 @@ extraCommands.push((program, contextFor) => {
     .option("--keep-weekly <n>", "... of each of the last n weeks", count("--keep-weekly"))
     .option("--keep-monthly <n>", "... of each of the last n months", count("--keep-monthly"))
     .option("--dry-run", "show what would be deleted, delete nothing")
+    .option("--orphan-age <hours>", "remove data of runs that never finished once older than this (default 24)", (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new UsageError("USAGE_BAD_NUMBER", `--orphan-age must be a number of hours, got ${v}`);
+      return n;
+    })
     .addHelpText("after", "\nA series is one project and scope (full, tenants, or one tenant).\nExamples:\n  pgsnap prune --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run")
-    .action(async (opts: { keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; dryRun?: boolean }, cmd: Command) => {
+    .action(async (opts: { keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; dryRun?: boolean; orphanAge?: number }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
       try {
-        const result = await prune({ storage, project: projectWithoutDb(config), ...opts, signal });
+        const { orphanAge, ...policy } = opts;
+        const result = await prune({
+          storage,
+          project: projectWithoutDb(config),
+          ...policy,
+          orphanAgeMs: orphanAge === undefined ? undefined : orphanAge * 3_600_000,
+          signal,
+        });
         out.result(result, () =>
           [
             `${result.dryRun ? "would delete" : "deleted"} ${result.deleted.length} snapshot(s), kept ${result.kept.length}`,
