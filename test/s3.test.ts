@@ -249,7 +249,8 @@ describe("S3 faults", () => {
     const chunks: Buffer[] = [];
     for await (const c of await client.getObject(bucket, key)) chunks.push(c as Buffer);
     const data = Buffer.concat(chunks);
-    data[Math.floor(data.length / 2)] ^= 0xff;
+    const mid = Math.floor(data.length / 2);
+    data[mid] = data[mid]! ^ 0xff;
     await client.putObject(bucket, key, data);
 
     const v = await run(storage, ["verify", snap.id]);

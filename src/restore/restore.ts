@@ -28,7 +28,7 @@ import { resolveTableNames } from "../dump/select-tables.js";
 import { findSnapshot } from "../snapshots/list-snapshots.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
-import { parentsFirst } from "./topo-order.js";
+import { cyclicForeignKeys, parentsFirst } from "./topo-order.js";
 
 export type RestoreMode = "replace" | "merge";
 
@@ -144,8 +144,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       for (const w of works) await checkCollisions(client, w, (alias) => owned(w.live.id, alias));
     }
 
-    // 4. Deletes children first, then updates and inserts parents first.
+    // 4. Deletes children first, then updates and inserts parents first; keys in a cycle of
+    // tables (store ⇄ staff) are checked once all rows are written.
     const order = parentsFirst(works.map((w) => w.live));
+    const checkCycles = await deferCyclicKeys(client, works, catalog.role.superuser);
     const byId = new Map(works.map((w) => [w.live.id, w]));
     if (mode === "replace") {
       for (const t of [...order].reverse()) {
@@ -161,6 +163,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       await insertMissing(client, w);
       await moveSequences(client, w);
     }
+    await checkCycles();
     await reenable();
 
     if (options.dryRun) await client.query("ROLLBACK");
@@ -459,6 +462,36 @@ async function disableTriggers(
         const how = t.enabled === "A" ? "ENABLE ALWAYS" : t.enabled === "R" ? "ENABLE REPLICA" : "ENABLE";
         await client.query(`ALTER TABLE ${quoteTable(w.live)} ${how} TRIGGER ${quoteIdent(t.name)}`);
       }
+    }
+  };
+}
+
+/**
+ * Defers the foreign keys that close a cycle among the restored tables, so rows can be written
+ * in any order; the returned step checks them (SET CONSTRAINTS ... IMMEDIATE) and puts back keys
+ * that were not deferrable. Altering a key needs the table's owner; without it the keys stay as
+ * they are (a restore that needs them deferred then fails and rolls back).
+ */
+async function deferCyclicKeys(client: pg.Client, works: Work[], superuser: boolean): Promise<() => Promise<void>> {
+  const tables = new Map(works.map((w) => [w.live.id, w.live]));
+  const keys = cyclicForeignKeys([...tables.values()]);
+  const altered: { table: TableInfo; name: string }[] = [];
+  const deferred: string[] = [];
+  for (const fk of keys) {
+    const table = tables.get(fk.table)!;
+    const name = `${quoteIdent(table.schema)}.${quoteIdent(fk.name)}`;
+    if (!fk.deferrable) {
+      if (!table.isOwner && !superuser) continue;
+      await client.query(`ALTER TABLE ${quoteTable(table)} ALTER CONSTRAINT ${quoteIdent(fk.name)} DEFERRABLE INITIALLY IMMEDIATE`);
+      altered.push({ table, name: fk.name });
+    }
+    await client.query(`SET CONSTRAINTS ${name} DEFERRED`);
+    deferred.push(name);
+  }
+  return async () => {
+    if (deferred.length > 0) await client.query(`SET CONSTRAINTS ${deferred.join(", ")} IMMEDIATE`);
+    for (const a of altered) {
+      await client.query(`ALTER TABLE ${quoteTable(a.table)} ALTER CONSTRAINT ${quoteIdent(a.name)} NOT DEFERRABLE`);
     }
   };
 }
