@@ -148,6 +148,33 @@ describe("pagila, --all-tenants with store_id", () => {
     }
   });
 
+  it("restores a store and its staff that reference each other (a foreign key cycle)", async () => {
+    const store = await withClient(db.url, async (c) => {
+      const r = await c.query<{ id: number }>(
+        `SELECT s.store_id AS id FROM store s JOIN staff st ON st.staff_id = s.manager_staff_id AND st.store_id = s.store_id ORDER BY 1 LIMIT 1`,
+      );
+      return r.rows[0]!.id;
+    });
+    const before = { store: await md5(db.url, "public.store", `store_id = ${store}`), staff: await md5(db.url, "public.staff", `store_id = ${store}`) };
+    const others = await md5(db.url, "public.staff", `store_id <> ${store}`);
+    await withClient(db.url, async (c) => {
+      await c.query("BEGIN");
+      await c.query("SET LOCAL session_replication_role = replica");
+      await c.query(`DELETE FROM staff WHERE store_id = ${store}`);
+      await c.query(`DELETE FROM store WHERE store_id = ${store}`);
+      await c.query("COMMIT");
+    });
+    const r = await runPgsnap(args("restore", all.id, "--tenant", String(store), "--confirm"));
+    expect(r.code, r.stderr).toBe(0);
+    expect(await md5(db.url, "public.store", `store_id = ${store}`)).toBe(before.store);
+    expect(await md5(db.url, "public.staff", `store_id = ${store}`)).toBe(before.staff);
+    expect(await md5(db.url, "public.staff", `store_id <> ${store}`)).toBe(others);
+    const deferrable = await withClient(db.url, async (c) =>
+      (await c.query<{ n: string }>(`SELECT count(*) AS n FROM pg_constraint WHERE contype = 'f' AND condeferrable AND conrelid IN ('public.store'::regclass, 'public.staff'::regclass)`)).rows[0]!.n,
+    );
+    expect(deferrable).toBe("0");
+  });
+
   it("records a tenant without rows in a table as 0 rows and restores it as 0 rows", async () => {
     // Store 300 has a store row and staff but no customers, inventory or rentals.
     const r = await runPgsnap(args("restore", all.id, "--tenant", "300", "--dry-run"));
