@@ -5,7 +5,7 @@ import type { Catalog, TableInfo } from "../db/catalog.js";
  * Resolves `--tables` / `--exclude-tables` names (`schema.table`, or `table` when only one schema
  * has it) against the catalog. An unknown or ambiguous name is a usage error (exit 2).
  */
-export function resolveTableNames(catalog: Catalog, names: readonly string[]): TableInfo[] {
+export function resolveTableNames(catalog: Pick<Catalog, "tables">, names: readonly string[]): TableInfo[] {
   const out: TableInfo[] = [];
   for (const raw of names) {
     const name = raw.trim();

@@ -160,7 +160,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       const w = byId.get(t.id)!;
       options.onProgress?.({ table: t.id, step: "write" });
       await updateChanged(client, w);
-      await insertMissing(client, w);
+      await insertMissing(client, w, mode, (alias) => owned(t.id, alias));
       await moveSequences(client, w);
     }
     await checkCycles();
@@ -193,7 +193,7 @@ function planWork(
   only: readonly string[] | undefined,
   mode: RestoreMode,
 ): Work[] {
-  const liveTables = { role: undefined as never, tables: new Map([...plan.tables].map(([id, p]) => [id, p.table])) };
+  const liveTables = { tables: new Map([...plan.tables].map(([id, p]) => [id, p.table])) };
   let snapTables = manifest.tables.filter((t) => tenant === undefined || t.scope !== "global");
   if (only && only.length > 0) {
     const wanted = new Set(resolveTableNames(liveTables, only).map((t) => t.id));
@@ -409,11 +409,16 @@ async function updateChanged(client: pg.Client, w: Work): Promise<void> {
   w.result.updated = res.rowCount ?? 0;
 }
 
-/** Inserts the staged rows whose key is not live (all staged rows for a table without key). */
-async function insertMissing(client: pg.Client, w: Work): Promise<void> {
+/**
+ * Inserts the staged rows whose key is not live. A table without a key: in replace mode the
+ * tenant's rows were all deleted, so every staged row goes in; in merge mode the rows whose
+ * whole text is not among the tenant's live rows.
+ */
+async function insertMissing(client: pg.Client, w: Work, mode: RestoreMode, owned: (alias: string) => string): Promise<void> {
   if (w.columns.length === 0) return;
-  const match = keyMatch(w, "t", "s");
   const cols = w.columns.map((c) => quoteIdent(c.name)).join(", ");
+  const rowOf = (alias: string) => `ROW(${w.columns.map((c) => `${alias}.${quoteIdent(c.name)}`).join(", ")})::text`;
+  const match = keyMatch(w, "t", "s") ?? (mode === "merge" ? `${rowOf("t")} = ${rowOf("s")} AND ${owned("t")}` : undefined);
   const overriding = w.columns.some((c) => c.identity !== "") ? " OVERRIDING SYSTEM VALUE" : "";
   const res = await client.query(
     `INSERT INTO ${quoteTable(w.live)} (${cols})${overriding} SELECT ${w.columns.map((c) => `s.${quoteIdent(c.name)}`).join(", ")} FROM ${w.stage} s` +
