@@ -108,7 +108,11 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
       try {
-        const manifests = await listSnapshots(storage, projectWithoutDb(config), { tenant: opts.tenant, signal });
+        const manifests = await listSnapshots(storage, projectWithoutDb(config), {
+          tenant: opts.tenant,
+          signal,
+          onSkip: (key, err) => out.info(`pgsnap: warning: skipping ${key}: ${err.message}`),
+        });
         const snapshots = manifests.map((m) => ({
           id: m.id,
           project: m.project,

@@ -173,6 +173,30 @@ export function ownedCondition(
 }
 
 /**
+ * A SQL condition true when the row `alias` of table `id` belongs to some tenant (its tenant
+ * key is not NULL along its ownership path): the rows a `tenants` snapshot holds.
+ */
+export function ownedByAnyCondition(plan: TenantPlan, id: string, alias: string, relationOf: RelationOf = liveRelation(plan)): string {
+  const p = mustPlan(plan, id);
+  switch (p.scope) {
+    case "direct":
+      return `${alias}.${quoteIdent(p.column!.name)} IS NOT NULL`;
+    case "custom":
+      return p.rule?.key ? `(SELECT (${p.rule.key}) IS NOT NULL FROM (SELECT ${alias}.*) AS t)` : "true";
+    case "via": {
+      const fk = p.fk!;
+      const parentAlias = `p${p.depth}`;
+      return (
+        `${tuple(alias, fk.columns)} IN (SELECT ${fk.refColumns.map((c) => `${parentAlias}.${quoteIdent(c)}`).join(", ")}` +
+        ` FROM ${relationOf(fk.refTable)} ${parentAlias} WHERE ${ownedByAnyCondition(plan, fk.refTable, parentAlias, relationOf)})`
+      );
+    }
+    case "global":
+      return "true";
+  }
+}
+
+/**
  * FROM-clause joins and the tenant key expression for reading a tenant table ordered by tenant
  * (scope `tenants`). Joins follow the via chain on the parents' referenced unique keys, so they
  * never multiply rows; a row whose chain is broken (NULL foreign key) belongs to no tenant.

@@ -14,8 +14,9 @@ export const pinnedSettings: Readonly<Record<string, string>> = {
   statement_timeout: "0",
   idle_in_transaction_session_timeout: "0",
   xmloption: "content",
-  search_path: "pg_catalog",
 };
+// search_path is deliberately not pinned: pgsnap's own SQL is schema-qualified, while triggers,
+// check constraints and configured filters may rely on the role's usual search_path.
 
 /** `SET ...` statements for the pinned settings plus `lock_timeout`. */
 export function pinnedSettingsSql(lockTimeoutMs: number): string {

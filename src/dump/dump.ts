@@ -8,10 +8,11 @@ import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
 import { readCatalog, type Catalog, type TableInfo } from "../db/catalog.js";
-import { connect, type ConnectOptions } from "../db/connect.js";
+import { connect, connectionError, isConnectionFailure, type ConnectOptions } from "../db/connect.js";
 import { columnEncoding, dumpColumnExpr } from "../db/encode.js";
 import { describePlan, ownedCondition, planTenants, tenantKeyJoin, type TablePlan, type TableRule, type TenantPlan } from "../db/plan.js";
 import { quoteTable } from "../db/quote.js";
+import { checkTenantValue } from "../db/tenant-value.js";
 import { pinnedSettings } from "../db/session.js";
 import { DigestStream } from "../format/digest.js";
 import {
@@ -132,6 +133,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
       );
     }
     const dumped = scope === "tenant" ? tenantPlans : plans;
+    for (const tenant of options.tenants ?? []) await checkTenantValue(main, plan, tenant);
     checkRowSecurity(catalog, dumped.map((p) => p.table));
     if (dumped.length > 0) {
       // Like pg_dump: hold ACCESS SHARE on every table so none is dropped or rewritten mid-run.
@@ -361,6 +363,13 @@ function mapDumpError(err: unknown): unknown {
   if (e.code === "42501" && /row-level security/i.test(e.message ?? "")) {
     return new RefusedError("RLS_WOULD_FILTER", `dump refused: ${e.message}`, {
       hint: "connect as a role with BYPASSRLS so no row is silently left out",
+      cause: err,
+    });
+  }
+  if (isConnectionFailure(err)) return connectionError(err, undefined);
+  if (e.code === "42501") {
+    return new UsageError("PERMISSION_DENIED", `dump refused by the database: ${e.message}`, {
+      hint: "the role needs SELECT on every dumped table (see sql/roles.sql), or leave the table out with --exclude-tables",
       cause: err,
     });
   }

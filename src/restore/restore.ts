@@ -16,9 +16,10 @@ import {
   UsageError,
 } from "../errors.js";
 import { identityKey, readCatalog, type ColumnInfo, type TableInfo } from "../db/catalog.js";
-import { connect, type ConnectOptions } from "../db/connect.js";
+import { connect, connectionError, isConnectionFailure, type ConnectOptions } from "../db/connect.js";
 import { decodeColumnExpr } from "../db/encode.js";
-import { ownedCondition, planTenants, type RelationOf, type TableRule, type TenantPlan } from "../db/plan.js";
+import { checkTenantValue } from "../db/tenant-value.js";
+import { ownedByAnyCondition, ownedCondition, planTenants, type RelationOf, type TableRule, type TenantPlan } from "../db/plan.js";
 import { quoteIdent, quoteLiteral, quoteTable } from "../db/quote.js";
 import { DigestStream } from "../format/digest.js";
 import type { Manifest, ManifestTable } from "../format/manifest.js";
@@ -95,6 +96,11 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       signal: options.signal,
     });
 
+    if (tenant === undefined && manifest.scope === "tenant") {
+      throw new UsageError("RESTORE_ALL_FROM_TENANT", `snapshot ${manifest.id} holds only tenant ${(manifest.tenants ?? []).join(", ")}; --all would delete every other tenant's rows`, {
+        hint: `restore it with --tenant ${manifest.tenants?.[0] ?? "<id>"}`,
+      });
+    }
     await client.query("BEGIN");
     inTransaction = true;
     await client.query("SET LOCAL row_security = off");
@@ -110,6 +116,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
 
     const catalog = await readCatalog(client);
     const plan = planTenants(catalog, manifest.tenantColumn, options.rules);
+    if (tenant !== undefined) await checkTenantValue(client, plan, tenant);
     const works = planWork(manifest, plan, tenant, options.tables, mode);
     checkRowSecurity(catalog, works.map((w) => w.live));
     await client.query(`LOCK TABLE ${works.map((w) => quoteTable(w.live)).join(", ")} IN ROW EXCLUSIVE MODE`);
@@ -123,8 +130,14 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     }
     const staged = new Map(works.map((w) => [w.live.id, w.stage]));
     const stagedOrLive: RelationOf = (id) => staged.get(id) ?? quoteTable(plan.tables.get(id)!.table);
+    // Without a tenant (--all) the rows at stake are all rows of a full snapshot's tables, or the
+    // rows that belong to any tenant in a tenants snapshot (rows owned by no tenant stay).
     const owned = (id: string, alias: string, relationOf?: RelationOf) =>
-      tenant === undefined ? "true" : ownedCondition(plan, id, alias, tenant, relationOf);
+      tenant !== undefined
+        ? ownedCondition(plan, id, alias, tenant, relationOf)
+        : manifest.scope === "tenants" && manifest.tables.find((t) => t.table === id)?.scope !== "global"
+          ? ownedByAnyCondition(plan, id, alias, relationOf)
+          : "true";
 
     // 2. Every staged row must belong to the tenant (parents checked before children).
     if (tenant !== undefined) {
@@ -161,10 +174,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       options.onProgress?.({ table: t.id, step: "write" });
       await updateChanged(client, w);
       await insertMissing(client, w, mode, (alias) => owned(t.id, alias));
-      await moveSequences(client, w);
     }
     await checkCycles();
     await reenable();
+    // setval is not undone by ROLLBACK: move sequences only when everything else has passed,
+    // and never on a dry run.
+    if (!options.dryRun) for (const w of works) await moveSequences(client, w);
 
     if (options.dryRun) await client.query("ROLLBACK");
     else await client.query("COMMIT");
@@ -525,6 +540,20 @@ function mapRestoreError(err: unknown): unknown {
   if (e.code === "55P03") {
     return new LockedError("LOCK_TIMEOUT", `restore could not lock a table in time: ${e.message}`, {
       hint: "another session holds a conflicting lock; retry later",
+      cause: err,
+    });
+  }
+  if (isConnectionFailure(err)) return connectionError(err, undefined);
+  if (e.code === "42501") {
+    return new UsageError("PERMISSION_DENIED", `restore refused by the database: ${e.message}`, {
+      hint: "the role needs SELECT, INSERT, UPDATE, DELETE on the restored tables (see sql/roles.sql); nothing was changed",
+      cause: err,
+    });
+  }
+  if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && !e.code.startsWith("XX")) {
+    // A trigger, check or other rule of the database said no: not a pgsnap bug.
+    return new RefusedError(`DATABASE_${e.code}`, `the database refused the restore: ${e.message} (SQLSTATE ${e.code})`, {
+      hint: "rolled back, nothing was changed; fix the cause in the database or restore with other options",
       cause: err,
     });
   }

@@ -1,5 +1,5 @@
 /** Finding complete snapshots in storage: a snapshot exists exactly when its manifest does. */
-import { UsageError } from "../errors.js";
+import { IntegrityError, UsageError } from "../errors.js";
 import { manifestHasTenant, manifestName, parseManifest, type Manifest, type SnapshotScope } from "../format/manifest.js";
 import { isSnapshotId } from "../format/snapshot-id.js";
 import { projectPrefix } from "../storage/keys.js";
@@ -11,6 +11,19 @@ export interface SnapshotFilter {
   /** Only snapshots of these scopes. */
   scopes?: readonly SnapshotScope[] | undefined;
   signal?: AbortSignal | undefined;
+  /** Told about each manifest that cannot be read (it is left out of the list). */
+  onSkip?: ((key: string, err: IntegrityError) => void) | undefined;
+}
+
+/** Keys of every manifest under the project (or the whole storage). */
+async function manifestKeys(storage: Storage, project: string | undefined, signal?: AbortSignal): Promise<string[]> {
+  const prefix = project === undefined ? "" : projectPrefix(project);
+  return (await storage.list(prefix, { signal }))
+    .map((o) => o.key)
+    .filter((k) => {
+      const parts = k.split("/");
+      return parts.length === 3 && parts[2] === manifestName && isSnapshotId(parts[1]!);
+    });
 }
 
 /** Every complete snapshot (of one project, or all), newest first. */
@@ -19,17 +32,16 @@ export async function listSnapshots(
   project: string | undefined,
   options: SnapshotFilter = {},
 ): Promise<Manifest[]> {
-  const prefix = project === undefined ? "" : projectPrefix(project);
-  const objects = await storage.list(prefix, { signal: options.signal });
-  const keys = objects
-    .map((o) => o.key)
-    .filter((k) => {
-      const parts = k.split("/");
-      return parts.length === 3 && parts[2] === manifestName && isSnapshotId(parts[1]!);
-    });
+  const keys = await manifestKeys(storage, project, options.signal);
   const manifests: Manifest[] = [];
   for (const key of keys) {
-    manifests.push(parseManifest(await storage.getBytes(key, { signal: options.signal }), key));
+    try {
+      manifests.push(parseManifest(await storage.getBytes(key, { signal: options.signal }), key));
+    } catch (err) {
+      // One damaged (or newer-format) manifest must not hide every other snapshot.
+      if (!(err instanceof IntegrityError)) throw err;
+      options.onSkip?.(key, err);
+    }
   }
   const tenant = options.tenant;
   return manifests
@@ -71,8 +83,9 @@ export async function findSnapshot(
       hint: "use an id from `pgsnap list` (like 20260118T030000Z-3f9a) or `latest`",
     });
   }
-  const all = await listSnapshots(storage, project, { signal: options.signal });
-  const m = all.find((x) => x.id === ref);
+  const key = (await manifestKeys(storage, project, options.signal)).find((k) => k.split("/")[1] === ref);
+  // Read the named manifest itself: a damaged one is an integrity error, not "not found".
+  const m = key === undefined ? undefined : parseManifest(await storage.getBytes(key, { signal: options.signal }), key);
   if (!m) {
     throw new UsageError("SNAPSHOT_NOT_FOUND", `snapshot ${ref} not found${project ? ` in project ${project}` : ""} at ${storage.location}`, {
       hint: "see `pgsnap list`; a snapshot without manifest is incomplete and cannot be used",
