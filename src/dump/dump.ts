@@ -109,6 +109,10 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
   const jobs = Math.max(1, Math.floor(options.jobs ?? 1));
   const main = await connect(options.connection);
   const workers: pg.Client[] = [];
+  /** Objects written per snapshot whose manifest is not written yet. */
+  const written = new Map<string, string[]>();
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   try {
     await main.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     await main.query("SET LOCAL row_security = off");
@@ -163,8 +167,11 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
     const queue = [...items];
     const runWorker = async (client: pg.Client) => {
       for (let item = queue.shift(); item; item = queue.shift()) {
-        if (options.signal?.aborted) throw new InterruptedError();
-        const entry = await dumpTable(client, item, plan, project, options.storage, level, options.signal);
+        if (signal.aborted) throw options.signal?.aborted ? new InterruptedError() : signal.reason;
+        const entry = await dumpTable(client, item, plan, project, options.storage, level, signal);
+        const keys = written.get(item.snap.id) ?? [];
+        keys.push(snapshotPrefix(project, item.snap.id) + entry.object);
+        written.set(item.snap.id, keys);
         item.snap.tables.push(entry);
         done++;
         options.onProgress?.({
@@ -177,7 +184,20 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
         });
       }
     };
-    await Promise.all([main, ...workers].map((c) => runWorker(c)));
+    // The first failure stops the other workers; wait for all of them before cleaning up, so no
+    // object lands after the cleanup.
+    let firstError: { err: unknown } | undefined;
+    await Promise.allSettled(
+      [main, ...workers].map((c) =>
+        runWorker(c).catch((err: unknown) => {
+          firstError ??= { err };
+          stop.abort(err);
+        }),
+      ),
+    );
+    if (firstError) {
+      throw options.signal?.aborted ? new InterruptedError("dump interrupted", { cause: firstError.err }) : firstError.err;
+    }
 
     // Manifests last: only now does each snapshot become visible.
     const results: SnapshotResult[] = [];
@@ -219,11 +239,16 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
       await options.storage.putBytes(manifestKey(project, snap.id), Buffer.from(text), {
         signal: options.signal,
       });
+      written.delete(snap.id);
       results.push(snapshotResult(manifest, options.storage));
     }
     await main.query("COMMIT");
     return results;
   } catch (err) {
+    // No manifest was written, so the snapshot is invisible; remove what this run wrote
+    // (best effort: a failure here must not hide the real error; prune cleans leftovers).
+    const orphans = [...written.values()].flat();
+    if (orphans.length > 0) await options.storage.delete(orphans).catch(() => {});
     throw mapDumpError(err);
   } finally {
     await Promise.all([main, ...workers].map((c) => c.end().catch(() => {})));
@@ -257,7 +282,7 @@ export function checkRowSecurity(catalog: Catalog, tables: readonly TableInfo[])
   if (filtered.length > 0) {
     const names = filtered.map((t) => t.id).join(", ");
     throw new RefusedError("RLS_WOULD_FILTER", `row-level security is enabled on ${names} and role ${catalog.role.role} does not bypass it`, {
-      hint: `connect as a role with BYPASSRLS (ALTER ROLE ${catalog.role.role} BYPASSRLS, or Supabase's postgres user), so no row is silently left out`,
+      hint: `connect as a role with BYPASSRLS (ALTER ROLE ${catalog.role.role} BYPASSRLS, or Supabase's postgres user) so no row of ${names} is silently left out, or leave ${names} out with --exclude-tables`,
     });
   }
 }
