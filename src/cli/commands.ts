@@ -16,7 +16,8 @@ import { formatBytes, formatTable } from "./output.js";
 type ContextFor = (cmd: Command) => CommandContext;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-const list = (value: string, previous: string[] = []) => [
+/** Parser of comma-separated, repeatable list flags (`--tables a,b --tables c`). */
+export const list = (value: string, previous: string[] = []): string[] => [
   ...previous,
   ...value
     .split(",")

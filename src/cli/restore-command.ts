@@ -6,16 +6,9 @@ import { findSnapshot } from "../snapshots/list-snapshots.js";
 import { listTenants } from "../db/tenants.js";
 import type { CommandContext } from "./main.js";
 import { ask, canAsk } from "./prompt.js";
-import { extraCommands, storageOf } from "./commands.js";
+import { extraCommands, list, storageOf } from "./commands.js";
 import { formatTable } from "./output.js";
 
-const list = (value: string, previous: string[] = []) => [
-  ...previous,
-  ...value
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean),
-];
 
 interface RestoreFlags {
   tenant?: string;

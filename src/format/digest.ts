@@ -46,3 +46,18 @@ export class DigestStream extends Transform {
     done();
   }
 }
+
+/** Pass-through Transform that only counts the bytes flowing through it. */
+export class ByteCounter extends Transform {
+  #bytes = 0;
+
+  /** Bytes seen so far (the total once the stream has ended). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.#bytes += chunk.length;
+    done(null, chunk);
+  }
+}

@@ -359,10 +359,12 @@ async function checkCollisions(client: pg.Client, w: Work, owned: (alias: string
   for (const key of w.live.keys) {
     if (!key.columns.every((c) => colNames.has(c))) continue;
     const on = key.columns.map((c) => `t.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(" AND ");
-    const hit = await client.query(
-      `SELECT ${key.columns.map((c) => `s.${quoteIdent(c)}::text`).join(" || ', ' || ")} AS k FROM ${w.stage} s JOIN ${quoteTable(w.live)} t ON ${on} WHERE NOT (${owned("t")}) LIMIT 1`,
+    // An aggregate, not LIMIT 1: with LIMIT the planner trusts stale statistics (say, right
+    // after the tenant's rows were deleted) and may pick a nested loop over both tables.
+    const hit = await client.query<{ k: string | null }>(
+      `SELECT min(${key.columns.map((c) => `s.${quoteIdent(c)}::text`).join(" || ', ' || ")}) AS k FROM ${w.stage} s JOIN ${quoteTable(w.live)} t ON ${on} WHERE NOT (${owned("t")})`,
     );
-    if (hit.rowCount) {
+    if (hit.rows[0]?.k != null) {
       throw new RefusedError("KEY_COLLISION", `table ${w.live.id}: key ${key.name} (${key.columns.join(", ")}) = (${String(hit.rows[0].k)}) of a snapshot row belongs to a row of another tenant`, {
         hint: "nothing was changed; the other tenant's row was never touched. Resolve the conflicting row by hand, then retry",
       });

@@ -13,6 +13,7 @@ import { Readable, Writable, addAbortSignal } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 import { InterruptedError, PgsnapError, StorageError } from "../errors.js";
+import { checkKey, checkPrefix, checkRange } from "./key-checks.js";
 import type { ByteRange, ObjectInfo, Storage, StorageCallOptions, StorageCounters } from "./storage.js";
 
 /** Matches the names of temp files written by `put` (one path segment). */
@@ -214,7 +215,7 @@ export class FsStorage implements Storage {
 
   /** The absolute path of `key`, after checking that the key is valid and stays under the root. */
   private pathOf(key: string): string {
-    checkKey(key);
+    checkKey(key, { badSegment: (s) => TEMP_NAME.test(s) });
     return join(this.root, ...key.split("/"));
   }
 
@@ -390,44 +391,8 @@ async function syncDirectory(dir: string): Promise<void> {
  * Keys are `/`-separated relative paths: no leading or trailing `/`, no empty, `.` or `..`
  * segment, no NUL or backslash, and no segment shaped like a temp file name.
  */
-function checkKey(key: string): void {
-  const segments = key.split("/");
-  const bad =
-    key === "" ||
-    key.includes("\0") ||
-    key.includes("\\") ||
-    segments.some((s) => s === "" || s === "." || s === ".." || TEMP_NAME.test(s));
-  if (bad) {
-    throw new StorageError("STORAGE_INVALID_KEY", `invalid storage key ${JSON.stringify(key)}`, {
-      hint: "keys are relative paths like project/snapshot/file: no leading /, no empty, . or .. segments",
-    });
-  }
-}
 
-/** A list prefix may be empty or end anywhere, but must not escape the root. */
-function checkPrefix(prefix: string): void {
-  if (prefix === "") return;
-  const segments = prefix.split("/");
-  if (prefix.startsWith("/") || prefix.includes("\0") || prefix.includes("\\") || segments.includes("..")) {
-    throw new StorageError("STORAGE_INVALID_KEY", `invalid storage prefix ${JSON.stringify(prefix)}`, {
-      hint: "prefixes are relative paths like project/ (no leading /, no .. segments)",
-    });
-  }
-}
 
-function checkRange(range: ByteRange | undefined, key: string): void {
-  if (range === undefined) return;
-  if (
-    !Number.isSafeInteger(range.offset) ||
-    !Number.isSafeInteger(range.length) ||
-    range.offset < 0 ||
-    range.length < 0
-  ) {
-    throw new StorageError("STORAGE_RANGE", `invalid byte range ${JSON.stringify(range)} for ${key}`, {
-      hint: "offset and length are non-negative integers",
-    });
-  }
-}
 
 function notFound(key: string, location: string, cause?: unknown): StorageError {
   return new StorageError("STORAGE_NOT_FOUND", `object ${key} not found in ${location}`, {

@@ -25,10 +25,22 @@ import * as https from "node:https";
 import { Readable, addAbortSignal } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { Client, S3Error } from "minio";
-import type { ClientOptions } from "minio";
+import { createRequire } from "node:module";
+import type { Client, ClientOptions, S3Error } from "minio";
+
+/**
+ * minio is loaded on first use, not at import: it costs ~0.3 s and ~30 MB, which every command
+ * on local storage (and every short tenant dump) would otherwise pay. The CommonJS build is used
+ * throughout, so its client and its S3Error class belong together.
+ */
+const requireCjs = createRequire(import.meta.url);
+let minioModule: typeof import("minio") | undefined;
+function minio(): typeof import("minio") {
+  return (minioModule ??= requireCjs("minio") as typeof import("minio"));
+}
 
 import { InterruptedError, PgsnapError, StorageError, UsageError, redactSecrets } from "../errors.js";
+import { checkKey, checkPrefix, checkRange } from "./key-checks.js";
 import type { ByteRange, ObjectInfo, S3Settings, Storage, StorageCallOptions, StorageCounters } from "./storage.js";
 
 /** Default multipart part size: 10,000 parts × 16 MiB ≈ 156 GiB per object. */
@@ -174,7 +186,7 @@ export class S3Storage implements Storage {
     };
     if (url.port !== "") clientOptions.port = Number(url.port);
     if (settings.region !== undefined && settings.region !== "") clientOptions.region = settings.region;
-    this.#client = new Client(clientOptions);
+    this.#client = new (minio().Client)(clientOptions);
   }
 
   /**
@@ -413,7 +425,7 @@ export class S3Storage implements Storage {
       if (first !== undefined) {
         const failedKey = `${first.Key ?? ""}`.slice(this.prefix.length);
         throw this.toStorageError(
-          Object.assign(new S3Error(`${first.Message ?? "delete failed"}`), { code: `${first.Code ?? ""}` }),
+          Object.assign(new (minio().S3Error)(`${first.Message ?? "delete failed"}`), { code: `${first.Code ?? ""}` }),
           { action: "delete", key: failedKey },
           1,
         );
@@ -565,7 +577,7 @@ export class S3Storage implements Storage {
   }
 
   private objectName(key: string): string {
-    checkKey(key);
+    checkKey(key, { maxBytes: 900 });
     return this.prefix + key;
   }
 
@@ -696,14 +708,14 @@ const XML_ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", apos:
 
 /** The S3Error minio would have thrown had it read the answer. */
 function toS3Error(failure: ServerFailure, original: unknown): S3Error {
-  const err = new S3Error(`${failure.message ?? "no message"} (HTTP ${failure.status})`, { cause: original });
+  const err = new (minio().S3Error)(`${failure.message ?? "no message"} (HTTP ${failure.status})`, { cause: original });
   err.code = failure.code ?? `HTTP${failure.status}`;
   return err;
 }
 
 function isRetryable(err: unknown, status: number | undefined): boolean {
   if (status !== undefined && (status >= 500 || status === 408 || status === 429)) return true;
-  if (err instanceof S3Error) {
+  if (err instanceof minio().S3Error) {
     // No code: an unparsable answer (a proxy's HTML 502) or an error inside a 200 (complete).
     return err.code === undefined || err.code === "" || RETRYABLE_S3_CODES.has(err.code);
   }
@@ -712,7 +724,7 @@ function isRetryable(err: unknown, status: number | undefined): boolean {
 }
 
 function s3Code(err: unknown): string | undefined {
-  return err instanceof S3Error && err.code !== undefined && err.code !== "" ? err.code : undefined;
+  return err instanceof minio().S3Error && err.code !== undefined && err.code !== "" ? err.code : undefined;
 }
 
 function errnoCode(err: unknown): string | undefined {
@@ -743,41 +755,5 @@ function normalizePrefix(prefix: string): string {
   return `${trimmed}/`;
 }
 
-/** Same key rules as the local backend, so that keys work on both. */
-function checkKey(key: string): void {
-  const segments = key.split("/");
-  const bad =
-    key === "" ||
-    key.includes("\0") ||
-    key.includes("\\") ||
-    Buffer.byteLength(key) > 900 ||
-    segments.some((s) => s === "" || s === "." || s === "..");
-  if (bad) {
-    throw new StorageError("STORAGE_INVALID_KEY", `invalid storage key ${JSON.stringify(key)}`, {
-      hint: "keys are relative paths like project/snapshot/file: no leading /, no empty, . or .. segments",
-    });
-  }
-}
 
-function checkPrefix(prefix: string): void {
-  if (prefix === "") return;
-  if (prefix.startsWith("/") || prefix.includes("\0") || prefix.includes("\\") || prefix.split("/").includes("..")) {
-    throw new StorageError("STORAGE_INVALID_KEY", `invalid storage prefix ${JSON.stringify(prefix)}`, {
-      hint: "prefixes are relative paths like project/ (no leading /, no .. segments)",
-    });
-  }
-}
 
-function checkRange(range: ByteRange | undefined, key: string): void {
-  if (range === undefined) return;
-  if (
-    !Number.isSafeInteger(range.offset) ||
-    !Number.isSafeInteger(range.length) ||
-    range.offset < 0 ||
-    range.length < 0
-  ) {
-    throw new StorageError("STORAGE_RANGE", `invalid byte range ${JSON.stringify(range)} for ${key}`, {
-      hint: "offset and length are non-negative integers",
-    });
-  }
-}
