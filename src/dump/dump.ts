@@ -227,7 +227,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
           versionNum: catalog.role.serverVersionNum,
           database: catalog.role.database,
         },
-        encoding: { copy: "csv", quote: "\u0001", delimiter: "\u0002", compression: "zstd", level },
+        encoding: { rows: "ndjson", compression: "zstd", level },
         settings: { ...pinnedSettings },
         rows: sum(snap.tables, (t) => t.rows),
         bytes: sum(snap.tables, (t) => t.bytes),

@@ -65,7 +65,8 @@ export interface Manifest {
   extractedFrom?: string;
   tool: { name: "pgsnap"; version: string };
   server: { version: string; versionNum: number; database: string };
-  encoding: { copy: "csv"; quote: string; delimiter: string; compression: "zstd"; level: number };
+  /** Data files: one JSON object per row and line (see src/db/encode.ts), zstd-compressed. */
+  encoding: { rows: "ndjson"; compression: "zstd"; level: number };
   settings: Record<string, string>;
   rows: number;
   bytes: number;

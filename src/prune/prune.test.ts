@@ -21,7 +21,7 @@ function manifest(id: string, createdAt: string, scope: Manifest["scope"] = "ful
     durationMs: 1,
     tool: { name: "pgsnap", version: "0" },
     server: { version: "15", versionNum: 150000, database: "p" },
-    encoding: { copy: "csv", quote: "\u0001", delimiter: "\u0002", compression: "zstd", level: 3 },
+    encoding: { rows: "ndjson", compression: "zstd", level: 3 },
     settings: {},
     rows: 0,
     bytes: 0,

@@ -8,6 +8,7 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import {
+  ExitCode,
   IntegrityError,
   InterruptedError,
   LockedError,
@@ -17,14 +18,14 @@ import {
 } from "../errors.js";
 import { identityKey, readCatalog, type ColumnInfo, type TableInfo } from "../db/catalog.js";
 import { connect, connectionError, isConnectionFailure, type ConnectOptions } from "../db/connect.js";
-import { decodeColumnExpr } from "../db/encode.js";
 import { checkTenantValue } from "../db/tenant-value.js";
 import { ownedByAnyCondition, ownedCondition, planTenants, type RelationOf, type TableRule, type TenantPlan } from "../db/plan.js";
 import { quoteIdent, quoteLiteral, quoteTable } from "../db/quote.js";
 import { DigestStream } from "../format/digest.js";
+import { NdjsonToCopy } from "../format/ndjson-to-copy.js";
 import type { Manifest, ManifestTable } from "../format/manifest.js";
 import { createDecompressStream } from "../format/zstd.js";
-import { checkRowSecurity, copyCsvOptions } from "../dump/dump.js";
+import { checkRowSecurity } from "../dump/dump.js";
 import { resolveTableNames } from "../dump/select-tables.js";
 import { findSnapshot } from "../snapshots/list-snapshots.js";
 import { snapshotPrefix } from "../storage/keys.js";
@@ -295,8 +296,12 @@ async function stageTable(
   tenant: string | undefined,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const raw = "pg_temp.pgsnap_raw";
-  await client.query(`CREATE TEMP TABLE ${raw} (j jsonb) ON COMMIT DROP`);
+  // A typed copy of the live columns (no constraints but domains): COPY's input functions
+  // convert the text, exactly like the casts of a dump's ::text columns in reverse.
+  const cols = w.columns.map((c) => quoteIdent(c.name)).join(", ");
+  await client.query(
+    `CREATE TEMP TABLE ${w.stage} ON COMMIT DROP AS SELECT ${cols || "1 AS pgsnap_dummy"} FROM ${quoteTable(w.live)} WITH NO DATA`,
+  );
   const key = snapshotPrefix(manifest.project, manifest.id) + w.snap.object;
   let expect: { sha256: string; rows: number; range?: { offset: number; length: number } } | undefined;
   if (w.snap.frames) {
@@ -307,7 +312,7 @@ async function stageTable(
     }
   } else expect = { sha256: w.snap.sha256, rows: w.snap.rows };
 
-  if (expect && expect.rows > 0) {
+  if (expect && expect.rows > 0 && w.columns.length > 0) {
     let source;
     try {
       source = await storage.get(key, expect.range, { signal });
@@ -321,12 +326,14 @@ async function stageTable(
       throw err;
     }
     const digest = new DigestStream();
-    const sink = client.query(copyFrom(`COPY ${raw} (j) FROM STDIN WITH (${copyCsvOptions})`));
+    const transcoder = new NdjsonToCopy({ columns: w.columns.map((c) => c.name) });
+    const sink = client.query(copyFrom(`COPY ${w.stage} (${cols}) FROM STDIN`));
     try {
-      await pipeline(source, digest, createDecompressStream(), sink, { signal });
+      await pipeline(source, digest, createDecompressStream(), transcoder, sink, { signal });
     } catch (err) {
-      // Staging takes any valid JSON line, so a failure here is the object's fault.
-      if (err instanceof PgsnapError || (err as { name?: string }).name === "AbortError") throw err;
+      // The rows' values passed their types' input functions when they were dumped, so a
+      // failure here is the object's fault (or a domain that became stricter since).
+      if ((err instanceof PgsnapError && err.exitCode !== ExitCode.integrity) || (err as { name?: string }).name === "AbortError") throw err;
       throw new IntegrityError("OBJECT_CORRUPT", `snapshot ${manifest.id}: object ${w.snap.object} cannot be read: ${(err as Error).message}`, {
         hint: "the object is truncated or corrupted; run `pgsnap verify` and restore from another snapshot",
         cause: err,
@@ -343,13 +350,6 @@ async function stageTable(
       });
     }
   }
-  const encodings = new Map(w.snap.columns.map((c) => [c.name, c.encoding]));
-  const cols = w.columns.map((c) => {
-    const expr = encodings.get(c.name) === "money" && c.baseType !== "money" ? `(j ->> ${quoteLiteral(c.name)})::${c.type}` : decodeColumnExpr(c, "j");
-    return `${expr} AS ${quoteIdent(c.name)}`;
-  });
-  await client.query(`CREATE TEMP TABLE ${w.stage} ON COMMIT DROP AS SELECT ${cols.join(", ") || "1 AS pgsnap_dummy"} FROM ${raw}`);
-  await client.query(`DROP TABLE ${raw}`);
   await client.query(`ANALYZE ${w.stage}`);
 }
 
