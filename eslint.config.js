@@ -5,7 +5,16 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 const forbid = (...groups) => ({
-  "no-restricted-imports": ["error", { patterns: groups.map((g) => ({ group: [g], allowTypeImports: true, message: "breaks the dependency direction (STYLE.md)" })) }],
+  "no-restricted-imports": [
+    "error",
+    {
+      patterns: groups.map((g) => ({
+        group: [g],
+        allowTypeImports: true,
+        message: "breaks the dependency direction (STYLE.md)",
+      })),
+    },
+  ],
 });
 
 export default tseslint.config(
@@ -15,7 +24,10 @@ export default tseslint.config(
   {
     languageOptions: {
       globals: { ...globals.node },
-      parserOptions: { projectService: { allowDefaultProject: ["*.js", "bin/*.js", "test/helpers/*.mjs"] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ["*.js", "bin/*.js", "test/helpers/*.mjs"] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       "@typescript-eslint/no-floating-promises": "error",
@@ -36,12 +48,33 @@ export default tseslint.config(
       "no-control-regex": "off",
     },
   },
-  { files: ["src/format/**/*.ts", "src/storage/**/*.ts", "src/config/**/*.ts"], rules: forbid("../cli/*", "../dump/*", "../restore/*", "../db/*", "../extract/*", "../verify/*", "../prune/*", "../snapshots/*") },
-  { files: ["src/db/**/*.ts"], rules: forbid("../cli/*", "../dump/*", "../restore/*", "../storage/*", "../extract/*", "../verify/*", "../prune/*") },
+  {
+    files: ["src/format/**/*.ts", "src/storage/**/*.ts", "src/config/**/*.ts"],
+    rules: forbid(
+      "../cli/*",
+      "../dump/*",
+      "../restore/*",
+      "../db/*",
+      "../extract/*",
+      "../verify/*",
+      "../prune/*",
+      "../snapshots/*",
+    ),
+  },
+  {
+    files: ["src/db/**/*.ts"],
+    rules: forbid("../cli/*", "../dump/*", "../restore/*", "../storage/*", "../extract/*", "../verify/*", "../prune/*"),
+  },
   { files: ["src/dump/**/*.ts", "src/restore/**/*.ts"], rules: forbid("../cli/*") },
   {
     files: ["src/**/*.ts"],
     ignores: ["src/cli/**", "src/config/**"],
-    rules: { "no-restricted-properties": ["error", { object: "process", property: "exit" }, { object: "process", property: "argv" }] },
+    rules: {
+      "no-restricted-properties": [
+        "error",
+        { object: "process", property: "exit" },
+        { object: "process", property: "argv" },
+      ],
+    },
   },
 );

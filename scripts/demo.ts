@@ -30,7 +30,11 @@ try {
 
   step("how each table is split by company", ["plan"], env);
   step("the companies and their rows", ["tenants"], env);
-  step("back up every company, each on its own", ["dump", "--tenant", "1", "--tenant", "2", "--tenant", "3", "--tenant", "4", "--tenant", "5"], env);
+  step(
+    "back up every company, each on its own",
+    ["dump", "--tenant", "1", "--tenant", "2", "--tenant", "3", "--tenant", "4", "--tenant", "5"],
+    env,
+  );
   step("and all companies in one pass, one frame per company", ["dump", "--all-tenants"], env);
   step("the snapshots", ["list"], env);
 
@@ -40,7 +44,11 @@ try {
     await c.query("DELETE FROM service_orders WHERE user_id = 3");
   });
   step("what a restore of company 3 would do", ["restore", "latest", "--tenant", "3", "--dry-run"], env);
-  step("restore company 3 only; companies 1, 2, 4, 5 are not touched", ["restore", "latest", "--tenant", "3", "--confirm"], env);
+  step(
+    "restore company 3 only; companies 1, 2, 4, 5 are not touched",
+    ["restore", "latest", "--tenant", "3", "--confirm"],
+    env,
+  );
   step("check every object of the newest snapshot", ["verify", "latest"], env);
   process.stdout.write(`\ndemo done in ${((Date.now() - started) / 1000).toFixed(1)} s; snapshots are in ${storage}\n`);
 } finally {

@@ -56,7 +56,10 @@ describe("test server", () => {
   });
 
   it("connects as a superuser", async () => {
-    const su = await withClient(serverUrl, async (c) => (await c.query<{ is_superuser: string }>("SHOW is_superuser")).rows[0]?.is_superuser);
+    const su = await withClient(
+      serverUrl,
+      async (c) => (await c.query<{ is_superuser: string }>("SHOW is_superuser")).rows[0]?.is_superuser,
+    );
     expect(su).toBe("on");
   });
 });
@@ -86,7 +89,9 @@ describe("createDatabase", () => {
     const loader = async (url: string): Promise<void> => {
       builds++;
       await withClient(url, (c) =>
-        c.query("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g"),
+        c.query(
+          "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g",
+        ),
       );
     };
     const [t1, t2] = await Promise.all([
@@ -190,13 +195,17 @@ describe("pagila", () => {
       return r.rows.map((row) => row.name);
     });
     expect(partitions).toEqual([1, 2, 3, 4, 5, 6, 7].map((m) => `payment_p2022_0${m}`));
-    expect(await count(db.url, "SELECT count(*) AS n FROM pg_class WHERE relname = 'payment' AND relkind = 'p'")).toBe(1);
+    expect(await count(db.url, "SELECT count(*) AS n FROM pg_class WHERE relname = 'payment' AND relkind = 'p'")).toBe(
+      1,
+    );
   });
 
   it("keeps non-ASCII names and sequence positions (UTF8 database, setval ran)", async () => {
     expect(await count(db.url, "SELECT count(*) AS n FROM pg_type WHERE typname = 'bıgınt'")).toBe(1);
     expect(await count(db.url, "SELECT last_value AS n FROM public.store_store_id_seq")).toBe(500);
-    expect(await count(db.url, "SELECT count(*) AS n FROM pg_matviews WHERE matviewname = 'rental_by_category'")).toBe(1);
+    expect(await count(db.url, "SELECT count(*) AS n FROM pg_matviews WHERE matviewname = 'rental_by_category'")).toBe(
+      1,
+    );
   });
 
   it("loads identically with the Node loader (the path taken where no psql exists)", async () => {
@@ -236,9 +245,9 @@ describe("loadSqlFile (Node loader)", () => {
       "BEGIN RETURN 'a;b' || $$;$$; END",
       "$body$;",
       "INSERT INTO \"we;ird\" VALUES (1, 'it''s; fine', '{\"k\": \"v;\"}'), (2, E'back\\\\slash\\'; quote', NULL);",
-      "CREATE RULE r AS ON UPDATE TO \"we;ird\" DO INSTEAD (SELECT 1; SELECT 2);",
-      "COPY public.\"we;ird\" (id, s, j) FROM stdin;",
-      "3\ttab\\there\\nnewline\t{\"a\": [1, 2]}",
+      'CREATE RULE r AS ON UPDATE TO "we;ird" DO INSTEAD (SELECT 1; SELECT 2);',
+      'COPY public."we;ird" (id, s, j) FROM stdin;',
+      '3\ttab\\there\\nnewline\t{"a": [1, 2]}',
       "4\t\\N\t\\N",
       "5\tbackslash \\\\. not an end\t\\N",
       "\\.",
@@ -249,7 +258,9 @@ describe("loadSqlFile (Node loader)", () => {
     await writeFile(file, sql);
     await loadSqlFile(db.url, file, { loader: "node" });
     const rows = await withClient(db.url, async (c) => {
-      const r = await c.query<{ id: number; s: string | null; j: unknown }>('SELECT id, s, j FROM "we;ird" ORDER BY id');
+      const r = await c.query<{ id: number; s: string | null; j: unknown }>(
+        'SELECT id, s, j FROM "we;ird" ORDER BY id',
+      );
       return r.rows;
     });
     expect(rows).toEqual([
@@ -312,7 +323,10 @@ describe("createRole", () => {
       expect(await seenBy(bypass.url(db.url))).toBe(3);
       expect(await seenBy(db.url)).toBe(3);
       expect(
-        await withClient(plain.url(db.url), async (c) => (await c.query<{ u: string }>("SELECT current_user AS u")).rows[0]?.u),
+        await withClient(
+          plain.url(db.url),
+          async (c) => (await c.query<{ u: string }>("SELECT current_user AS u")).rows[0]?.u,
+        ),
       ).toBe(plain.name);
     } finally {
       await db.drop();
@@ -340,7 +354,12 @@ describe("startPostgres", () => {
         );
         return Object.fromEntries(r.rows.map((row) => [row.name, row.setting]));
       });
-      expect(settings).toEqual({ fsync: "off", full_page_writes: "off", server_encoding: "UTF8", synchronous_commit: "off" });
+      expect(settings).toEqual({
+        fsync: "off",
+        full_page_writes: "off",
+        server_encoding: "UTF8",
+        synchronous_commit: "off",
+      });
       expect(isAlive(server.pid)).toBe(true);
       await server.stop();
       stopped = true;

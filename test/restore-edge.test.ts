@@ -42,7 +42,9 @@ afterAll(async () => {
 
 async function md5(where: string, table = `"App Data"."Tenant Data"`): Promise<string> {
   return withClient(db.url, async (c) => {
-    const r = await c.query<{ h: string | null }>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM ${table} t WHERE ${where}`);
+    const r = await c.query<{ h: string | null }>(
+      `SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM ${table} t WHERE ${where}`,
+    );
     return r.rows[0]?.h ?? "empty";
   });
 }
@@ -59,7 +61,10 @@ describe("a hostile text tenant id on a table without key", () => {
     const snap = r.json.snapshots[0];
     expect(snap.tenants).toEqual([hostile]);
     expect(snap.tables.find((t: any) => t.table === "App Data.Tenant Data").rows).toBe(10);
-    const still = await withClient(db.url, async (c) => (await c.query(`SELECT count(*) AS n FROM "App Data"."Tenant Data"`)).rows[0].n);
+    const still = await withClient(
+      db.url,
+      async (c) => (await c.query(`SELECT count(*) AS n FROM "App Data"."Tenant Data"`)).rows[0].n,
+    );
     expect(still).toBe("20");
   });
 
@@ -67,7 +72,9 @@ describe("a hostile text tenant id on a table without key", () => {
     const mine = await md5(`"org key" = '${hostile.replace(/'/g, "''")}'`);
     const other = await md5(`"org key" = 'plain'`);
     await withClient(db.url, async (c) => {
-      await c.query(`UPDATE "App Data"."Tenant Data" SET "Value" = 99 WHERE "org key" = $1 AND note IN ('n2', 'n4')`, [hostile]);
+      await c.query(`UPDATE "App Data"."Tenant Data" SET "Value" = 99 WHERE "org key" = $1 AND note IN ('n2', 'n4')`, [
+        hostile,
+      ]);
       await c.query(`INSERT INTO "App Data"."Tenant Data" VALUES ($1, 7, 'extra')`, [hostile]);
     });
     const r = await run(["restore", "latest", "--tenant", hostile, "--confirm"], storage());
@@ -92,7 +99,11 @@ describe("a hostile text tenant id on a table without key", () => {
       updated: 0,
     });
     expect(await md5(`"org key" = 'plain'`)).not.toBe("empty");
-    const rows = await withClient(db.url, async (c) => (await c.query(`SELECT count(*) AS n FROM "App Data"."Tenant Data" WHERE "org key" = $1`, [hostile])).rows[0].n);
+    const rows = await withClient(
+      db.url,
+      async (c) =>
+        (await c.query(`SELECT count(*) AS n FROM "App Data"."Tenant Data" WHERE "org key" = $1`, [hostile])).rows[0].n,
+    );
     expect(rows).toBe("11");
   });
 });
@@ -125,14 +136,21 @@ describe("a custom rule and tenant names from a config file", () => {
 
     const tenants = await runPgsnap(["tenants", "--config", config, "--json"], opts);
     expect(tenants.code, tenants.stderr).toBe(0);
-    expect(tenants.json.tenants.find((t: any) => t.id === hostile)).toEqual({ id: hostile, name: "Hostile Inc", rows: 11 + 5 + 1 }); // after the merge above: 11 data rows, 5 invoices, 1 org
+    expect(tenants.json.tenants.find((t: any) => t.id === hostile)).toEqual({
+      id: hostile,
+      name: "Hostile Inc",
+      rows: 11 + 5 + 1,
+    }); // after the merge above: 11 data rows, 5 invoices, 1 org
 
     const dump = await runPgsnap(["dump", "--config", config, "--storage", storage, "--all-tenants", "--json"], opts);
     expect(dump.code, dump.stderr).toBe(0);
     expect(dump.json.snapshots[0].project).toBe("edge");
     const before = await md5(`empresa = 'plain'`, `"App Data".invoices`);
     await withClient(db.url, (c) => c.query(`DELETE FROM "App Data".invoices WHERE empresa = $1`, [hostile]));
-    const r = await runPgsnap(["restore", "latest", "--config", config, "--storage", storage, "--tenant", hostile, "--confirm", "--json"], opts);
+    const r = await runPgsnap(
+      ["restore", "latest", "--config", config, "--storage", storage, "--tenant", hostile, "--confirm", "--json"],
+      opts,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.tables.find((t: any) => t.table === "App Data.invoices").inserted).toBe(5);
     expect(await md5(`empresa = 'plain'`, `"App Data".invoices`)).toBe(before);
@@ -140,7 +158,13 @@ describe("a custom rule and tenant names from a config file", () => {
 
   it("reports every config problem at once, unknown keys included (exit 2)", async () => {
     const bad = join(dir, "bad.json");
-    await writeFile(bad, JSON.stringify({ projectz: {}, projects: { a: { tenantColumm: "x", tables: { "public.t": { filter: "t.a = 1" } } } } }));
+    await writeFile(
+      bad,
+      JSON.stringify({
+        projectz: {},
+        projects: { a: { tenantColumm: "x", tables: { "public.t": { filter: "t.a = 1" } } } },
+      }),
+    );
     const r = await runPgsnap(["list", "--config", bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown key "projectz"');

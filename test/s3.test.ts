@@ -36,7 +36,13 @@ beforeAll(async () => {
     const url = new URL(ext);
     const accessKey = process.env["PGSNAP_TEST_S3_ACCESS_KEY"] ?? "minioadmin";
     const secretKey = process.env["PGSNAP_TEST_S3_SECRET_KEY"] ?? "minioadmin";
-    const client = new Client({ endPoint: url.hostname, port: Number(url.port), useSSL: url.protocol === "https:", accessKey, secretKey });
+    const client = new Client({
+      endPoint: url.hostname,
+      port: Number(url.port),
+      useSSL: url.protocol === "https:",
+      accessKey,
+      secretKey,
+    });
     target = {
       endpoint: ext,
       accessKey,
@@ -48,7 +54,12 @@ beforeAll(async () => {
       },
     };
   } else {
-    target = { endpoint: own.endpoint, accessKey: own.accessKey, secretKey: own.secretKey, createBucket: () => own.createBucket() };
+    target = {
+      endpoint: own.endpoint,
+      accessKey: own.accessKey,
+      secretKey: own.secretKey,
+      createBucket: () => own.createBucket(),
+    };
   }
   db = await createDatabase(serverUrl, { prefix: "pgsnap_s3" });
   await loadSqlFile(db.url, join(repoRoot, "sql", "demo", "schema.sql"));
@@ -61,12 +72,19 @@ afterAll(async () => {
 });
 
 function s3env(t: { endpoint: string; accessKey: string; secretKey: string }, extra: Record<string, string> = {}) {
-  return { PGSNAP_S3_ENDPOINT: t.endpoint, PGSNAP_S3_ACCESS_KEY: t.accessKey, PGSNAP_S3_SECRET_KEY: t.secretKey, ...extra };
+  return {
+    PGSNAP_S3_ENDPOINT: t.endpoint,
+    PGSNAP_S3_ACCESS_KEY: t.accessKey,
+    PGSNAP_S3_SECRET_KEY: t.secretKey,
+    ...extra,
+  };
 }
 
 async function md5(table: string, where: string): Promise<string> {
   return withClient(db.url, async (c) => {
-    const r = await c.query<{ h: string | null }>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM ${table} t WHERE ${where}`);
+    const r = await c.query<{ h: string | null }>(
+      `SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM ${table} t WHERE ${where}`,
+    );
     return r.rows[0]?.h ?? "empty";
   });
 }
@@ -83,7 +101,9 @@ describe("on S3 storage", () => {
   it("dumps (full, tenant, all tenants), lists, inspects and verifies", async () => {
     const full = await run(["dump"]);
     expect(full.code, full.stderr).toBe(0);
-    expect(full.json.snapshots[0].location).toMatch(/^s3:\/\/[^/]+\/nightly\/prod\/pgsnap_s3[^/]*\/\d{8}T\d{6}Z-[0-9a-f]{4}\/$/);
+    expect(full.json.snapshots[0].location).toMatch(
+      /^s3:\/\/[^/]+\/nightly\/prod\/pgsnap_s3[^/]*\/\d{8}T\d{6}Z-[0-9a-f]{4}\/$/,
+    );
     const tenant = await run(["dump", "--tenant", "2"]);
     expect(tenant.code, tenant.stderr).toBe(0);
     const all = await run(["dump", "--all-tenants", "--jobs", "2"]);
@@ -210,15 +230,20 @@ describe("S3 faults", () => {
   it("a dump killed mid-upload leaves no visible snapshot, and prune removes its leftovers", async () => {
     const storage = await bucketOf();
     await withClient(db.url, (c) =>
-      c.query("CREATE TABLE IF NOT EXISTS big AS SELECT g AS id, 1 + g % 5 AS user_id, md5(g::text) || md5((g * 7)::text) AS pad FROM generate_series(1, 400000) g"),
+      c.query(
+        "CREATE TABLE IF NOT EXISTS big AS SELECT g AS id, 1 + g % 5 AS user_id, md5(g::text) || md5((g * 7)::text) AS pad FROM generate_series(1, 400000) g",
+      ),
     );
     // 5 MiB parts: the big table becomes a multipart upload whose completion never answers.
     await own.resetStats();
     await own.setFaults([{ op: "completeUpload", action: "stall" }]);
-    const child = spawnPgsnap(["dump", "--db", db.url, "--storage", storage], { env: s3env(own, { PGSNAP_S3_PART_SIZE: String(5 * 1024 * 1024) }) });
+    const child = spawnPgsnap(["dump", "--db", db.url, "--storage", storage], {
+      env: s3env(own, { PGSNAP_S3_PART_SIZE: String(5 * 1024 * 1024) }),
+    });
     const exited = new Promise((resolve) => child.on("exit", resolve));
     const deadline = Date.now() + 30_000;
-    while (((await own.stats()).requests.completeUpload ?? 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (((await own.stats()).requests.completeUpload ?? 0) === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     child.kill("SIGKILL");
     await exited;
     await own.clearFaults();
@@ -245,7 +270,13 @@ describe("S3 faults", () => {
     const snap = d.json.snapshots[0];
     const bucket = new URL(storage).hostname;
     const key = `p/${snap.project}/${snap.id}/public.sales.ndjson.zst`;
-    const client = new Client({ endPoint: "127.0.0.1", port: Number(new URL(own.endpoint).port), useSSL: false, accessKey: own.accessKey, secretKey: own.secretKey });
+    const client = new Client({
+      endPoint: "127.0.0.1",
+      port: Number(new URL(own.endpoint).port),
+      useSSL: false,
+      accessKey: own.accessKey,
+      secretKey: own.secretKey,
+    });
     const chunks: Buffer[] = [];
     for await (const c of await client.getObject(bucket, key)) chunks.push(c as Buffer);
     const data = Buffer.concat(chunks);

@@ -11,7 +11,14 @@ import { restore } from "../src/restore/restore.js";
 import { FsStorage } from "../src/storage/fs-storage.js";
 import { parseManifest } from "../src/format/manifest.js";
 import { runPgsnap } from "./helpers/cli.js";
-import { createDatabase, createPagilaDatabase, loadSqlFile, repoRoot, withClient, type TestDatabase } from "./helpers/postgres.js";
+import {
+  createDatabase,
+  createPagilaDatabase,
+  loadSqlFile,
+  repoRoot,
+  withClient,
+  type TestDatabase,
+} from "./helpers/postgres.js";
 
 const serverUrl = inject("pgUrl");
 let tmpRoot: string;
@@ -58,7 +65,16 @@ describe("pagila, --all-tenants with store_id", () => {
   let db: TestDatabase;
   let storage: string;
   let all: any;
-  const args = (...a: string[]) => [...a, "--db", db.url, "--storage", storage, "--tenant-column", "store_id", "--json"];
+  const args = (...a: string[]) => [
+    ...a,
+    "--db",
+    db.url,
+    "--storage",
+    storage,
+    "--tenant-column",
+    "store_id",
+    "--json",
+  ];
 
   beforeAll(async () => {
     db = await createPagilaDatabase(serverUrl);
@@ -112,8 +128,17 @@ describe("pagila, --all-tenants with store_id", () => {
       const b = fromFull.json.snapshots[0];
       expect(a.scope).toBe("tenant");
       expect(a.tenants).toEqual([String(store)]);
-      const files = (await readdir(await snapshotDir(storage, d.project, d.id))).filter((f) => f.endsWith(".zst")).sort();
-      expect(files).toEqual(["public.customer.ndjson.zst", "public.inventory.ndjson.zst", "public.payment.ndjson.zst", "public.rental.ndjson.zst", "public.staff.ndjson.zst", "public.store.ndjson.zst"]);
+      const files = (await readdir(await snapshotDir(storage, d.project, d.id)))
+        .filter((f) => f.endsWith(".zst"))
+        .sort();
+      expect(files).toEqual([
+        "public.customer.ndjson.zst",
+        "public.inventory.ndjson.zst",
+        "public.payment.ndjson.zst",
+        "public.rental.ndjson.zst",
+        "public.staff.ndjson.zst",
+        "public.store.ndjson.zst",
+      ]);
       for (const f of files) {
         const expected = lines(join(storage, d.project, d.id, f));
         expect(lines(join(storage, a.project, a.id, f)), `${f} from tenants, store ${store}`).toEqual(expected);
@@ -132,9 +157,15 @@ describe("pagila, --all-tenants with store_id", () => {
       before[`${t}/others`] = await md5(db.url, t, stores.map((s) => `NOT (${own(s)})`).join(" AND "));
     }
     await withClient(db.url, async (c) => {
-      await c.query(`DELETE FROM payment WHERE customer_id IN (SELECT customer_id FROM customer WHERE store_id IN (1, 2)) AND payment_id % 3 = 0`);
-      await c.query(`UPDATE payment SET amount = amount + 1 WHERE customer_id IN (SELECT customer_id FROM customer WHERE store_id = 2) AND payment_id % 5 = 0`);
-      await c.query(`DELETE FROM rental r WHERE customer_id IN (SELECT customer_id FROM customer WHERE store_id = 1) AND NOT EXISTS (SELECT 1 FROM payment p WHERE p.rental_id = r.rental_id)`);
+      await c.query(
+        `DELETE FROM payment WHERE customer_id IN (SELECT customer_id FROM customer WHERE store_id IN (1, 2)) AND payment_id % 3 = 0`,
+      );
+      await c.query(
+        `UPDATE payment SET amount = amount + 1 WHERE customer_id IN (SELECT customer_id FROM customer WHERE store_id = 2) AND payment_id % 5 = 0`,
+      );
+      await c.query(
+        `DELETE FROM rental r WHERE customer_id IN (SELECT customer_id FROM customer WHERE store_id = 1) AND NOT EXISTS (SELECT 1 FROM payment p WHERE p.rental_id = r.rental_id)`,
+      );
       await c.query(`UPDATE store SET last_update = now() WHERE store_id = 17`);
     });
     for (const s of stores) {
@@ -144,7 +175,9 @@ describe("pagila, --all-tenants with store_id", () => {
     }
     for (const [t, own] of Object.entries(pagilaOwner)) {
       for (const s of stores) expect(await md5(db.url, t, own(s)), `${t} store ${s}`).toBe(before[`${t}/${s}`]);
-      expect(await md5(db.url, t, stores.map((s) => `NOT (${own(s)})`).join(" AND ")), `${t} other stores`).toBe(before[`${t}/others`]);
+      expect(await md5(db.url, t, stores.map((s) => `NOT (${own(s)})`).join(" AND ")), `${t} other stores`).toBe(
+        before[`${t}/others`],
+      );
     }
   });
 
@@ -155,7 +188,10 @@ describe("pagila, --all-tenants with store_id", () => {
       );
       return r.rows[0]!.id;
     });
-    const before = { store: await md5(db.url, "public.store", `store_id = ${store}`), staff: await md5(db.url, "public.staff", `store_id = ${store}`) };
+    const before = {
+      store: await md5(db.url, "public.store", `store_id = ${store}`),
+      staff: await md5(db.url, "public.staff", `store_id = ${store}`),
+    };
     const others = await md5(db.url, "public.staff", `store_id <> ${store}`);
     await withClient(db.url, async (c) => {
       await c.query("BEGIN");
@@ -169,8 +205,14 @@ describe("pagila, --all-tenants with store_id", () => {
     expect(await md5(db.url, "public.store", `store_id = ${store}`)).toBe(before.store);
     expect(await md5(db.url, "public.staff", `store_id = ${store}`)).toBe(before.staff);
     expect(await md5(db.url, "public.staff", `store_id <> ${store}`)).toBe(others);
-    const deferrable = await withClient(db.url, async (c) =>
-      (await c.query<{ n: string }>(`SELECT count(*) AS n FROM pg_constraint WHERE contype = 'f' AND condeferrable AND conrelid IN ('public.store'::regclass, 'public.staff'::regclass)`)).rows[0]!.n,
+    const deferrable = await withClient(
+      db.url,
+      async (c) =>
+        (
+          await c.query<{ n: string }>(
+            `SELECT count(*) AS n FROM pg_constraint WHERE contype = 'f' AND condeferrable AND conrelid IN ('public.store'::regclass, 'public.staff'::regclass)`,
+          )
+        ).rows[0]!.n,
     );
     expect(deferrable).toBe("0");
   });
@@ -203,12 +245,25 @@ describe("pagila, --all-tenants with store_id", () => {
 
   it("restore from a tenants snapshot reads only the tenant's frames plus the manifest", async () => {
     const only = freshDir();
-    const d = await runPgsnap(["dump", "--all-tenants", "--db", db.url, "--storage", only, "--tenant-column", "store_id", "--json"]);
+    const d = await runPgsnap([
+      "dump",
+      "--all-tenants",
+      "--db",
+      db.url,
+      "--storage",
+      only,
+      "--tenant-column",
+      "store_id",
+      "--json",
+    ]);
     expect(d.code, d.stderr).toBe(0);
     const snap = d.json.snapshots[0];
     const manifestPath = join(only, snap.project, snap.id, "manifest.json");
     const m = parseManifest(await import("node:fs/promises").then((fs) => fs.readFile(manifestPath)), "manifest");
-    const frameBytes = m.tables.flatMap((t) => t.frames ?? []).filter((f) => f.tenant === "2").reduce((a, f) => a + f.length, 0);
+    const frameBytes = m.tables
+      .flatMap((t) => t.frames ?? [])
+      .filter((f) => f.tenant === "2")
+      .reduce((a, f) => a + f.length, 0);
     const storageImpl = new FsStorage(only);
     const result = await restore({
       connection: { url: db.url },
@@ -261,10 +316,16 @@ describe("10,000 small tenants", () => {
     db = await createDatabase(serverUrl, { prefix: "pgsnap_many" });
     await withClient(db.url, async (c) => {
       await c.query(`CREATE TABLE accounts (user_id int PRIMARY KEY, name text NOT NULL)`);
-      await c.query(`CREATE TABLE notes (id bigserial PRIMARY KEY, user_id int NOT NULL REFERENCES accounts, body text)`);
-      await c.query(`CREATE TABLE note_tags (note_id bigint REFERENCES notes ON DELETE CASCADE, tag text, PRIMARY KEY (note_id, tag))`);
+      await c.query(
+        `CREATE TABLE notes (id bigserial PRIMARY KEY, user_id int NOT NULL REFERENCES accounts, body text)`,
+      );
+      await c.query(
+        `CREATE TABLE note_tags (note_id bigint REFERENCES notes ON DELETE CASCADE, tag text, PRIMARY KEY (note_id, tag))`,
+      );
       await c.query(`INSERT INTO accounts SELECT g, 'account ' || g FROM generate_series(1, 10000) g`);
-      await c.query(`INSERT INTO notes (user_id, body) SELECT 1 + g % 10000, repeat('x', g % 50) FROM generate_series(1, 30000) g`);
+      await c.query(
+        `INSERT INTO notes (user_id, body) SELECT 1 + g % 10000, repeat('x', g % 50) FROM generate_series(1, 30000) g`,
+      );
       await c.query(`INSERT INTO note_tags SELECT id, 't' || (id % 3) FROM notes`);
       await c.query(`CREATE INDEX ON notes (user_id)`);
     });

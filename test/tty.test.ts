@@ -58,7 +58,9 @@ function onTty(args: string[], answers: [RegExp, string][]): Promise<{ code: num
 }
 
 async function salesOf(tenant: number): Promise<number> {
-  return withClient(db.url, async (c) => Number((await c.query(`SELECT count(*) AS n FROM sales WHERE user_id = ${tenant}`)).rows[0].n));
+  return withClient(db.url, async (c) =>
+    Number((await c.query(`SELECT count(*) AS n FROM sales WHERE user_id = ${tenant}`)).rows[0].n),
+  );
 }
 
 describe("restore on a terminal", () => {

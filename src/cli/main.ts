@@ -35,9 +35,18 @@ function buildProgram(): Command {
     .description("Tenant-aware PostgreSQL backups: dump and restore one tenant without touching the others.")
     .version(toolVersion, "-V, --version")
     .addOption(new Option("--db <url>", "database URL (env DATABASE_URL, else libpq PG* variables)"))
-    .addOption(new Option("--storage <url>", "a directory or s3://bucket/prefix (env PGSNAP_STORAGE, default ./backups)"))
-    .addOption(new Option("--config <file>", "config file (env PGSNAP_CONFIG, default ./pgsnap.config.json if present)"))
-    .addOption(new Option("--project <name>", "project: a config key or a label (env PGSNAP_PROJECT, default the database name)"))
+    .addOption(
+      new Option("--storage <url>", "a directory or s3://bucket/prefix (env PGSNAP_STORAGE, default ./backups)"),
+    )
+    .addOption(
+      new Option("--config <file>", "config file (env PGSNAP_CONFIG, default ./pgsnap.config.json if present)"),
+    )
+    .addOption(
+      new Option(
+        "--project <name>",
+        "project: a config key or a label (env PGSNAP_PROJECT, default the database name)",
+      ),
+    )
     .addOption(new Option("--tenant-column <col>", "tenant key column (env PGSNAP_TENANT_COLUMN, default user_id)"))
     .option("--json", "print exactly one JSON document on stdout; logs go to stderr")
     .option("-q, --quiet", "print only errors")
@@ -86,8 +95,14 @@ function printError(err: PgsnapError): void {
   const clean = (s: string) => redactSecrets(s, secrets);
   if (jsonMode) {
     process.stdout.write(
-      JSON.stringify({ error: { code: err.code, message: clean(err.message), hint: err.hint ? clean(err.hint) : null, exitCode: err.exitCode } }) +
-        "\n",
+      JSON.stringify({
+        error: {
+          code: err.code,
+          message: clean(err.message),
+          hint: err.hint ? clean(err.hint) : null,
+          exitCode: err.exitCode,
+        },
+      }) + "\n",
     );
   }
   process.stderr.write(`pgsnap: error: ${clean(err.message)}\n`);
@@ -109,7 +124,8 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return 0;
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help")
+        return 0;
       return ExitCode.usage;
     }
     if (interrupted && !(err instanceof PgsnapError && err.exitCode !== ExitCode.internal)) {
@@ -124,7 +140,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(
       redactSecrets(`pgsnap: internal error (a bug, please report it): ${e?.stack ?? String(err)}\n`, secrets),
     );
-    if (jsonMode) process.stdout.write(JSON.stringify({ error: { code: "INTERNAL", message: redactSecrets(String(e?.message ?? err), secrets), exitCode: 1 } }) + "\n");
+    if (jsonMode)
+      process.stdout.write(
+        JSON.stringify({
+          error: { code: "INTERNAL", message: redactSecrets(String(e?.message ?? err), secrets), exitCode: 1 },
+        }) + "\n",
+      );
     return ExitCode.internal;
   }
 }

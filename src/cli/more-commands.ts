@@ -24,7 +24,10 @@ extraCommands.push((program, contextFor) => {
         names: config.tenantNames,
       });
       out.result({ tenants }, () =>
-        formatTable(["TENANT", "NAME", "ROWS"], tenants.map((t) => [t.id, t.name ?? "", t.rows])),
+        formatTable(
+          ["TENANT", "NAME", "ROWS"],
+          tenants.map((t) => [t.id, t.name ?? "", t.rows]),
+        ),
       );
     });
 });
@@ -36,14 +39,28 @@ extraCommands.push((program, contextFor) => {
     .argument("<snapshot>", "snapshot id or latest")
     .requiredOption("--tenant <id>", "the tenant to extract")
     .option("--to <storage>", "where to write the new snapshot (default: --storage)")
-    .addHelpText("after", "\nExamples:\n  pgsnap extract latest --tenant 42\n  pgsnap extract 20260118T030000Z-3f9a --tenant 42 --to ./handover")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  pgsnap extract latest --tenant 42\n  pgsnap extract 20260118T030000Z-3f9a --tenant 42 --to ./handover",
+    )
     .action(async (ref: string, opts: { tenant: string; to?: string }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
       const to = opts.to ? openStorage(opts.to, config.s3) : undefined;
       try {
-        const snapshot = await extract({ storage, to, project: projectWithoutDb(config), snapshot: ref, tenant: opts.tenant, signal });
-        out.result({ snapshots: [snapshot] }, () => `snapshot ${snapshot.id} (tenant ${opts.tenant}): ${snapshot.tables.length} tables, ${snapshot.rows} rows → ${snapshot.location}`);
+        const snapshot = await extract({
+          storage,
+          to,
+          project: projectWithoutDb(config),
+          snapshot: ref,
+          tenant: opts.tenant,
+          signal,
+        });
+        out.result(
+          { snapshots: [snapshot] },
+          () =>
+            `snapshot ${snapshot.id} (tenant ${opts.tenant}): ${snapshot.tables.length} tables, ${snapshot.rows} rows → ${snapshot.location}`,
+        );
       } finally {
         await storage.close();
         await to?.close();
@@ -55,7 +72,10 @@ extraCommands.push((program, contextFor) => {
     .description("check every object of a snapshot: sha256, full decompression, row counts; optionally a test restore")
     .argument("<snapshot>", "snapshot id or latest")
     .option("--restore-test", "also load every table into scratch tables of --db and compare (rolled back)")
-    .addHelpText("after", "\nExamples:\n  pgsnap verify latest\n  pgsnap verify latest --restore-test --db $DATABASE_URL")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  pgsnap verify latest\n  pgsnap verify latest --restore-test --db $DATABASE_URL",
+    )
     .action(async (ref: string, opts: { restoreTest?: boolean }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
@@ -74,9 +94,11 @@ extraCommands.push((program, contextFor) => {
         out.progressDone();
         if (result.ok) await markVerified(storage, manifest, opts.restoreTest === true);
         assertVerified(result);
-        out.result(result, () =>
-          `snapshot ${result.snapshot}: ${result.objects.length} objects, ${result.objects.reduce((a, o) => a + o.rows, 0)} rows verified` +
-          (result.restoreTest ? `; restore test passed on ${result.restoreTest.tables.length} tables` : ""),
+        out.result(
+          result,
+          () =>
+            `snapshot ${result.snapshot}: ${result.objects.length} objects, ${result.objects.reduce((a, o) => a + o.rows, 0)} rows verified` +
+            (result.restoreTest ? `; restore test passed on ${result.restoreTest.tables.length} tables` : ""),
         );
       } finally {
         await storage.close();
@@ -85,7 +107,8 @@ extraCommands.push((program, contextFor) => {
 
   const count = (name: string) => (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError("USAGE_BAD_NUMBER", `${name} must be a whole number, got ${v}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new UsageError("USAGE_BAD_NUMBER", `${name} must be a whole number, got ${v}`);
     return n;
   };
   program
@@ -96,33 +119,55 @@ extraCommands.push((program, contextFor) => {
     .option("--keep-weekly <n>", "... of each of the last n weeks", count("--keep-weekly"))
     .option("--keep-monthly <n>", "... of each of the last n months", count("--keep-monthly"))
     .option("--dry-run", "show what would be deleted, delete nothing")
-    .option("--orphan-age <hours>", "remove data of runs that never finished once older than this (default 24)", (v: string) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 0) throw new UsageError("USAGE_BAD_NUMBER", `--orphan-age must be a number of hours, got ${v}`);
-      return n;
-    })
-    .addHelpText("after", "\nA series is one project and scope (full, tenants, or one tenant).\nExamples:\n  pgsnap prune --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run")
-    .action(async (opts: { keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; dryRun?: boolean; orphanAge?: number }, cmd: Command) => {
-      const { config, out, signal } = contextFor(cmd);
-      const storage = storageOf(config);
-      try {
-        const { orphanAge, ...policy } = opts;
-        const result = await prune({
-          storage,
-          project: projectWithoutDb(config),
-          ...policy,
-          orphanAgeMs: orphanAge === undefined ? undefined : orphanAge * 3_600_000,
-          signal,
-        });
-        out.result(result, () =>
-          [
-            `${result.dryRun ? "would delete" : "deleted"} ${result.deleted.length} snapshot(s), kept ${result.kept.length}`,
-            ...result.deleted.map((d) => `  - ${d.project}/${d.id} (${d.scope})`),
-            ...(result.orphans.length ? [`${result.dryRun ? "would remove" : "removed"} data of ${result.orphans.length} incomplete run(s)`] : []),
-          ].join("\n"),
-        );
-      } finally {
-        await storage.close();
-      }
-    });
+    .option(
+      "--orphan-age <hours>",
+      "remove data of runs that never finished once older than this (default 24)",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0)
+          throw new UsageError("USAGE_BAD_NUMBER", `--orphan-age must be a number of hours, got ${v}`);
+        return n;
+      },
+    )
+    .addHelpText(
+      "after",
+      "\nA series is one project and scope (full, tenants, or one tenant).\nExamples:\n  pgsnap prune --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run",
+    )
+    .action(
+      async (
+        opts: {
+          keepLast?: number;
+          keepDaily?: number;
+          keepWeekly?: number;
+          keepMonthly?: number;
+          dryRun?: boolean;
+          orphanAge?: number;
+        },
+        cmd: Command,
+      ) => {
+        const { config, out, signal } = contextFor(cmd);
+        const storage = storageOf(config);
+        try {
+          const { orphanAge, ...policy } = opts;
+          const result = await prune({
+            storage,
+            project: projectWithoutDb(config),
+            ...policy,
+            orphanAgeMs: orphanAge === undefined ? undefined : orphanAge * 3_600_000,
+            signal,
+          });
+          out.result(result, () =>
+            [
+              `${result.dryRun ? "would delete" : "deleted"} ${result.deleted.length} snapshot(s), kept ${result.kept.length}`,
+              ...result.deleted.map((d) => `  - ${d.project}/${d.id} (${d.scope})`),
+              ...(result.orphans.length
+                ? [`${result.dryRun ? "would remove" : "removed"} data of ${result.orphans.length} incomplete run(s)`]
+                : []),
+            ].join("\n"),
+          );
+        } finally {
+          await storage.close();
+        }
+      },
+    );
 });

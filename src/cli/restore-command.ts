@@ -9,7 +9,6 @@ import { ask, canAsk } from "./prompt.js";
 import { extraCommands, list, storageOf } from "./commands.js";
 import { formatTable } from "./output.js";
 
-
 interface RestoreFlags {
   tenant?: string;
   tables: string[];
@@ -39,11 +38,22 @@ extraCommands.push((program, contextFor) => {
     .argument("[snapshot]", "snapshot id or latest")
     .option("--tenant <id>", "the tenant to restore")
     .option("--tables <list>", "only these tables (closed over ON DELETE CASCADE children)", list, [])
-    .addOption(new Option("--mode <mode>", "replace: the tenant's rows become the snapshot's; merge: insert and update, delete nothing").choices(["replace", "merge"]).default("replace"))
+    .addOption(
+      new Option(
+        "--mode <mode>",
+        "replace: the tenant's rows become the snapshot's; merge: insert and update, delete nothing",
+      )
+        .choices(["replace", "merge"])
+        .default("replace"),
+    )
     .option("--dry-run", "do everything, then roll back and report the numbers")
     .option("--confirm", "do it without asking")
     .option("--all", "restore every row of the snapshot (disaster recovery; needs --confirm)")
-    .addOption(new Option("--triggers <how>", "disable user triggers during the restore, or let them fire").choices(["disable", "fire"]).default("disable"))
+    .addOption(
+      new Option("--triggers <how>", "disable user triggers during the restore, or let them fire")
+        .choices(["disable", "fire"])
+        .default("disable"),
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  pgsnap restore latest --tenant 42 --dry-run\n  pgsnap restore latest --tenant 42 --confirm\n  pgsnap restore 20260118T030000Z-3f9a --tenant 42 --tables public.orders --mode merge --confirm\n  pgsnap restore                      (on a terminal: pick tenant, tables, confirm)",
@@ -65,25 +75,44 @@ extraCommands.push((program, contextFor) => {
         });
       }
       if (flags.tenant === undefined && !flags.all) {
-        throw new UsageError("RESTORE_NO_TENANT", "restore needs --tenant <id> (or --all with --confirm for the whole snapshot)", {
-          hint: "pgsnap restore latest --tenant 42 --confirm",
-        });
+        throw new UsageError(
+          "RESTORE_NO_TENANT",
+          "restore needs --tenant <id> (or --all with --confirm for the whole snapshot)",
+          {
+            hint: "pgsnap restore latest --tenant 42 --confirm",
+          },
+        );
       }
       if (!flags.dryRun && !flags.confirm) {
         const what = flags.all ? "all" : flags.tenant!;
         if (!canAsk() || flags.all) {
-          throw new RefusedError("CONFIRM_REQUIRED", `restore of ${flags.all ? "the whole snapshot" : `tenant ${what}`} needs --confirm`, {
-            hint: `check the numbers with --dry-run first, then add --confirm${flags.all ? "" : " (on a terminal pgsnap asks instead)"}`,
-          });
+          throw new RefusedError(
+            "CONFIRM_REQUIRED",
+            `restore of ${flags.all ? "the whole snapshot" : `tenant ${what}`} needs --confirm`,
+            {
+              hint: `check the numbers with --dry-run first, then add --confirm${flags.all ? "" : " (on a terminal pgsnap asks instead)"}`,
+            },
+          );
         }
-        const answer = await ask(`Restore tenant ${what} from ${ref}? This replaces its rows. Type the tenant id to confirm: `, ctx.signal);
-        if (answer !== what) throw new RefusedError("CONFIRM_MISMATCH", "confirmation did not match; nothing was changed", { hint: `type exactly ${what}, or pass --confirm` });
+        const answer = await ask(
+          `Restore tenant ${what} from ${ref}? This replaces its rows. Type the tenant id to confirm: `,
+          ctx.signal,
+        );
+        if (answer !== what)
+          throw new RefusedError("CONFIRM_MISMATCH", "confirmation did not match; nothing was changed", {
+            hint: `type exactly ${what}, or pass --confirm`,
+          });
       }
       await runRestore(ctx, ref, flags, flags.dryRun === true);
     });
 });
 
-async function runRestore(ctx: CommandContext, ref: string, flags: RestoreFlags, dryRun: boolean): Promise<RestoreResult> {
+async function runRestore(
+  ctx: CommandContext,
+  ref: string,
+  flags: RestoreFlags,
+  dryRun: boolean,
+): Promise<RestoreResult> {
   const { config, out, signal } = ctx;
   const storage = storageOf(config);
   try {
@@ -122,9 +151,20 @@ async function runRestore(ctx: CommandContext, ref: string, flags: RestoreFlags,
 /** The menu: pick a tenant (by name when configured), tables, see the dry run, type the id. */
 async function interactiveRestore(ctx: CommandContext, flags: RestoreFlags): Promise<void> {
   const { config, out, signal } = ctx;
-  const tenants = await listTenants({ connection: { url: config.dbUrl }, tenantColumn: config.tenantColumn, rules: config.rules, names: config.tenantNames });
-  if (tenants.length === 0) throw new UsageError("NO_TENANTS", "the database has no tenants to restore", { hint: "check --tenant-column" });
-  process.stderr.write(formatTable(["#", "TENANT", "NAME", "ROWS"], tenants.slice(0, 200).map((t, i) => [i + 1, t.id, t.name ?? "", t.rows])) + "\n");
+  const tenants = await listTenants({
+    connection: { url: config.dbUrl },
+    tenantColumn: config.tenantColumn,
+    rules: config.rules,
+    names: config.tenantNames,
+  });
+  if (tenants.length === 0)
+    throw new UsageError("NO_TENANTS", "the database has no tenants to restore", { hint: "check --tenant-column" });
+  process.stderr.write(
+    formatTable(
+      ["#", "TENANT", "NAME", "ROWS"],
+      tenants.slice(0, 200).map((t, i) => [i + 1, t.id, t.name ?? "", t.rows]),
+    ) + "\n",
+  );
   const pick = await ask("Tenant (number or id): ", signal);
   const chosen = tenants[Number(pick) - 1]?.id ?? tenants.find((t) => t.id === pick)?.id;
   if (chosen === undefined) throw new UsageError("MENU_BAD_CHOICE", `no tenant ${pick}`);
@@ -134,7 +174,13 @@ async function interactiveRestore(ctx: CommandContext, flags: RestoreFlags): Pro
     const m = await findSnapshot(storage, config.project, "latest", { tenant: chosen, signal });
     snapshotId = m.id;
     out.info(`latest snapshot with tenant ${chosen}: ${m.id} (${m.scope}, ${m.createdAt})`);
-    const tablesAnswer = await ask(`Tables (comma-separated, empty for all of: ${m.tables.filter((t) => t.scope !== "global").map((t) => t.table).join(", ")}): `, signal);
+    const tablesAnswer = await ask(
+      `Tables (comma-separated, empty for all of: ${m.tables
+        .filter((t) => t.scope !== "global")
+        .map((t) => t.table)
+        .join(", ")}): `,
+      signal,
+    );
     flags.tables = list(tablesAnswer);
   } finally {
     await storage.close();

@@ -66,7 +66,16 @@ export interface ResolvedConfig {
 type Env = Readonly<Record<string, string | undefined>>;
 
 const topKeys = new Set(["storage", "s3", "tenantColumn", "projects", "schedule", "notify", "retention", "$schema"]);
-const projectKeys = new Set(["db", "tenantColumn", "tables", "tenantNames", "storage", "schedule", "retention", "notify"]);
+const projectKeys = new Set([
+  "db",
+  "tenantColumn",
+  "tables",
+  "tenantNames",
+  "storage",
+  "schedule",
+  "retention",
+  "notify",
+]);
 const ruleKeys = new Set(["filter", "key", "via", "global"]);
 
 /** Replaces `${NAME}` in config strings with environment values (secrets stay out of files). */
@@ -108,7 +117,8 @@ export function loadConfigFile(path: string, env: Env = process.env): ConfigFile
       }
       for (const k of Object.keys(p)) if (!projectKeys.has(k)) errors.push(`projects.${name}: unknown key "${k}"`);
       for (const [table, rule] of Object.entries(p.tables ?? {})) {
-        for (const k of Object.keys(rule)) if (!ruleKeys.has(k)) errors.push(`projects.${name}.tables.${table}: unknown key "${k}"`);
+        for (const k of Object.keys(rule))
+          if (!ruleKeys.has(k)) errors.push(`projects.${name}.tables.${table}: unknown key "${k}"`);
         if (rule.filter !== undefined && !rule.filter.includes(":tenant")) {
           errors.push(`projects.${name}.tables.${table}.filter: must use the :tenant placeholder`);
         }
@@ -116,9 +126,13 @@ export function loadConfigFile(path: string, env: Env = process.env): ConfigFile
     }
   }
   if (errors.length > 0) {
-    throw new UsageError("CONFIG_INVALID", `config ${path} has ${errors.length} problem(s):\n  ${errors.join("\n  ")}`, {
-      hint: "fix the listed keys; see README.md, section Configuration",
-    });
+    throw new UsageError(
+      "CONFIG_INVALID",
+      `config ${path} has ${errors.length} problem(s):\n  ${errors.join("\n  ")}`,
+      {
+        hint: "fix the listed keys; see README.md, section Configuration",
+      },
+    );
   }
   return cfg;
 }
@@ -135,7 +149,8 @@ export function resolveConfig(flags: GlobalFlags, env: Env = process.env): Resol
 
   const dbUrl = flags.db ?? env["DATABASE_URL"] ?? pc.db;
   const storageUrl = flags.storage ?? env["PGSNAP_STORAGE"] ?? pc.storage ?? file?.storage ?? "./backups";
-  const tenantColumn = flags.tenantColumn ?? env["PGSNAP_TENANT_COLUMN"] ?? pc.tenantColumn ?? file?.tenantColumn ?? "user_id";
+  const tenantColumn =
+    flags.tenantColumn ?? env["PGSNAP_TENANT_COLUMN"] ?? pc.tenantColumn ?? file?.tenantColumn ?? "user_id";
 
   const accessKey = env["PGSNAP_S3_ACCESS_KEY"] ?? env["AWS_ACCESS_KEY_ID"];
   const secretKey = env["PGSNAP_S3_SECRET_KEY"] ?? env["AWS_SECRET_ACCESS_KEY"];

@@ -96,14 +96,16 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
   const q = async <R extends pg.QueryResultRow>(file: string) =>
     (await client.query<R>(readSql(`catalog/${file}`))).rows;
 
-  const roleRow = (await q<{
-    role: string;
-    superuser: boolean;
-    bypassrls: boolean;
-    server_version_num: number;
-    server_version: string;
-    database: string;
-  }>("role.sql"))[0];
+  const roleRow = (
+    await q<{
+      role: string;
+      superuser: boolean;
+      bypassrls: boolean;
+      server_version_num: number;
+      server_version: string;
+      database: string;
+    }>("role.sql")
+  )[0];
   if (!roleRow) throw new Error("role.sql returned no row for current_user");
   const role: RoleInfo = {
     role: roleRow.role,
@@ -171,9 +173,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
     });
   }
 
-  for (const r of await q<{ table_oid: string; name: string; is_primary: boolean; columns: string[] }>(
-    "keys.sql",
-  )) {
+  for (const r of await q<{ table_oid: string; name: string; is_primary: boolean; columns: string[] }>("keys.sql")) {
     byOid.get(Number(r.table_oid))?.keys.push({ name: r.name, primary: r.is_primary, columns: r.columns });
   }
 
@@ -200,9 +200,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
     });
   }
 
-  for (const r of await q<{ table_oid: string; column_name: string; schema: string; name: string }>(
-    "sequences.sql",
-  )) {
+  for (const r of await q<{ table_oid: string; column_name: string; schema: string; name: string }>("sequences.sql")) {
     byOid.get(Number(r.table_oid))?.sequences.push({ column: r.column_name, schema: r.schema, name: r.name });
   }
 
@@ -217,9 +215,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
 export function identityKey(t: TableInfo): KeyInfo | undefined {
   const pk = t.keys.find((k) => k.primary);
   if (pk) return pk;
-  return t.keys.find((k) =>
-    k.columns.every((c) => t.columns.find((col) => col.name === c)?.notNull === true),
-  );
+  return t.keys.find((k) => k.columns.every((c) => t.columns.find((col) => col.name === c)?.notNull === true));
 }
 
 /** Foreign keys of other tables (within `tables`) that reference `t`. */

@@ -176,7 +176,12 @@ export function ownedCondition(
  * A SQL condition true when the row `alias` of table `id` belongs to some tenant (its tenant
  * key is not NULL along its ownership path): the rows a `tenants` snapshot holds.
  */
-export function ownedByAnyCondition(plan: TenantPlan, id: string, alias: string, relationOf: RelationOf = liveRelation(plan)): string {
+export function ownedByAnyCondition(
+  plan: TenantPlan,
+  id: string,
+  alias: string,
+  relationOf: RelationOf = liveRelation(plan),
+): string {
   const p = mustPlan(plan, id);
   switch (p.scope) {
     case "direct":
@@ -222,9 +227,13 @@ export function tenantKeyJoin(plan: TenantPlan, id: string, alias: string): { jo
   if (cur.scope === "custom") {
     const key = cur.rule?.key;
     if (!key) {
-      throw new UsageError("CONFIG_CUSTOM_KEY_MISSING", `table ${cur.table.id} has a custom filter but no key expression`, {
-        hint: `add "key" (an SQL expression over alias t giving the tenant) to the rule of ${cur.table.id} to dump all tenants in one pass`,
-      });
+      throw new UsageError(
+        "CONFIG_CUSTOM_KEY_MISSING",
+        `table ${cur.table.id} has a custom filter but no key expression`,
+        {
+          hint: `add "key" (an SQL expression over alias t giving the tenant) to the rule of ${cur.table.id} to dump all tenants in one pass`,
+        },
+      );
     }
     joins += ` CROSS JOIN LATERAL (SELECT (${key}) AS k FROM (SELECT ${curAlias}.*) AS t) ck`;
     return { joins, key: "ck.k" };

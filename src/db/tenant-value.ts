@@ -18,10 +18,14 @@ export async function checkTenantValue(client: pg.Client, plan: TenantPlan, tena
       const code = (err as { code?: string }).code ?? "";
       if (!code.startsWith("22")) throw err;
       await client.query("ROLLBACK TO SAVEPOINT pgsnap_tenant_value");
-      throw new UsageError("TENANT_INVALID", `tenant ${JSON.stringify(tenant)} is not a valid ${type} (tenant column ${plan.tenantColumn}): ${(err as Error).message}`, {
-        hint: "give the tenant id exactly as the tenant column stores it (see `pgsnap tenants`)",
-        cause: err,
-      });
+      throw new UsageError(
+        "TENANT_INVALID",
+        `tenant ${JSON.stringify(tenant)} is not a valid ${type} (tenant column ${plan.tenantColumn}): ${(err as Error).message}`,
+        {
+          hint: "give the tenant id exactly as the tenant column stores it (see `pgsnap tenants`)",
+          cause: err,
+        },
+      );
     }
   }
 }

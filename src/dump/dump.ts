@@ -10,7 +10,15 @@ import { InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } 
 import { readCatalog, type Catalog, type TableInfo } from "../db/catalog.js";
 import { connect, connectionError, isConnectionFailure, type ConnectOptions } from "../db/connect.js";
 import { columnEncoding, dumpColumnExpr } from "../db/encode.js";
-import { describePlan, ownedCondition, planTenants, tenantKeyJoin, type TablePlan, type TableRule, type TenantPlan } from "../db/plan.js";
+import {
+  describePlan,
+  ownedCondition,
+  planTenants,
+  tenantKeyJoin,
+  type TablePlan,
+  type TableRule,
+  type TenantPlan,
+} from "../db/plan.js";
 import { quoteTable } from "../db/quote.js";
 import { checkTenantValue } from "../db/tenant-value.js";
 import { pinnedSettings } from "../db/session.js";
@@ -138,7 +146,10 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
     }
     const dumped = scope === "tenant" ? tenantPlans : plans;
     for (const tenant of options.tenants ?? []) await checkTenantValue(main, plan, tenant);
-    checkRowSecurity(catalog, dumped.map((p) => p.table));
+    checkRowSecurity(
+      catalog,
+      dumped.map((p) => p.table),
+    );
     if (dumped.length > 0) {
       // Like pg_dump: hold ACCESS SHARE on every table so none is dropped or rewritten mid-run.
       await main.query(`LOCK TABLE ${dumped.map((p) => quoteTable(p.table)).join(", ")} IN ACCESS SHARE MODE`);
@@ -196,7 +207,9 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
       ),
     );
     if (firstError) {
-      throw options.signal?.aborted ? new InterruptedError("dump interrupted", { cause: firstError.err }) : firstError.err;
+      throw options.signal?.aborted
+        ? new InterruptedError("dump interrupted", { cause: firstError.err })
+        : firstError.err;
     }
 
     // Manifests last: only now does each snapshot become visible.
@@ -281,14 +294,23 @@ export function checkRowSecurity(catalog: Catalog, tables: readonly TableInfo[])
   const filtered = tables.filter((t) => t.rlsEnabled && (!t.isOwner || t.rlsForced));
   if (filtered.length > 0) {
     const names = filtered.map((t) => t.id).join(", ");
-    throw new RefusedError("RLS_WOULD_FILTER", `row-level security is enabled on ${names} and role ${catalog.role.role} does not bypass it`, {
-      hint: `connect as a role with BYPASSRLS (ALTER ROLE ${catalog.role.role} BYPASSRLS, or Supabase's postgres user) so no row of ${names} is silently left out, or leave ${names} out with --exclude-tables`,
-    });
+    throw new RefusedError(
+      "RLS_WOULD_FILTER",
+      `row-level security is enabled on ${names} and role ${catalog.role.role} does not bypass it`,
+      {
+        hint: `connect as a role with BYPASSRLS (ALTER ROLE ${catalog.role.role} BYPASSRLS, or Supabase's postgres user) so no row of ${names} is silently left out, or leave ${names} out with --exclude-tables`,
+      },
+    );
   }
 }
 
 /** Builds the query that selects a table's rows as JSON (and the tenant key when framed). */
-export function tableQuery(plan: TenantPlan, p: TablePlan, tenant: string | undefined, framed: boolean): { sql: string; filter: string | null } {
+export function tableQuery(
+  plan: TenantPlan,
+  p: TablePlan,
+  tenant: string | undefined,
+  framed: boolean,
+): { sql: string; filter: string | null } {
   const cols = p.table.columns.map((c) => dumpColumnExpr(c, "t")).join(", ");
   const from = `${quoteTable(p.table)} t`;
   if (framed) {

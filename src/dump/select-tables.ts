@@ -18,9 +18,13 @@ export function resolveTableNames(catalog: Pick<Catalog, "tables">, names: reado
     const matches = [...catalog.tables.values()].filter((t) => t.name === name);
     if (matches.length === 1) out.push(matches[0]!);
     else if (matches.length > 1) {
-      throw new UsageError("TABLE_AMBIGUOUS", `table name ${name} exists in several schemas: ${matches.map((t) => t.id).join(", ")}`, {
-        hint: "name it as schema.table",
-      });
+      throw new UsageError(
+        "TABLE_AMBIGUOUS",
+        `table name ${name} exists in several schemas: ${matches.map((t) => t.id).join(", ")}`,
+        {
+          hint: "name it as schema.table",
+        },
+      );
     } else {
       throw new UsageError("TABLE_UNKNOWN", `table ${name} does not exist in the database`, {
         hint: "list the tables with `pgsnap plan`; names are schema.table",

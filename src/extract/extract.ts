@@ -50,9 +50,13 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
   const tables: ManifestTable[] = [];
   const tenantTables = source.tables.filter((t) => t.scope !== "global");
   if (tenantTables.length === 0) {
-    throw new UsageError("EXTRACT_NO_TENANT_TABLES", `snapshot ${source.id} has no tenant tables (it was dumped with tenant column ${source.tenantColumn})`, {
-      hint: "dump with the right --tenant-column, then extract",
-    });
+    throw new UsageError(
+      "EXTRACT_NO_TENANT_TABLES",
+      `snapshot ${source.id} has no tenant tables (it was dumped with tenant column ${source.tenantColumn})`,
+      {
+        hint: "dump with the right --tenant-column, then extract",
+      },
+    );
   }
   const get = async (t: ManifestTable, range?: { offset: number; length: number }) => {
     try {
@@ -79,9 +83,13 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
           to.put(dstPrefix + t.object, digest, { signal: options.signal }),
         ]);
         if (digest.sha256 !== frame.sha256) {
-          throw new IntegrityError("CHECKSUM_MISMATCH", `snapshot ${source.id}: frame of tenant ${options.tenant} in ${t.object} has sha256 ${digest.sha256}, the manifest says ${frame.sha256}`, {
-            hint: "the snapshot is damaged; run `pgsnap verify`",
-          });
+          throw new IntegrityError(
+            "CHECKSUM_MISMATCH",
+            `snapshot ${source.id}: frame of tenant ${options.tenant} in ${t.object} has sha256 ${digest.sha256}, the manifest says ${frame.sha256}`,
+            {
+              hint: "the snapshot is damaged; run `pgsnap verify`",
+            },
+          );
         }
         tables.push(tenantEntry(t, options.tenant, frame.rows, frame.bytes, put.size, frame.sha256));
       } else {
@@ -95,16 +103,24 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
     const byId = new Map(tenantTables.map((t) => [t.table, t]));
     const depth = (t: ManifestTable): number => {
       if (!t.owner) {
-        throw new UsageError("EXTRACT_NEEDS_DATABASE", `table ${t.table} of snapshot ${source.id} uses a ${t.scope} filter that only the database can evaluate`, {
-          hint: "dump with --all-tenants to extract tenants without a database, or use `pgsnap dump --tenant`",
-        });
+        throw new UsageError(
+          "EXTRACT_NEEDS_DATABASE",
+          `table ${t.table} of snapshot ${source.id} uses a ${t.scope} filter that only the database can evaluate`,
+          {
+            hint: "dump with --all-tenants to extract tenants without a database, or use `pgsnap dump --tenant`",
+          },
+        );
       }
       if ("column" in t.owner) return 0;
       const parent = byId.get(t.owner.refTable);
       if (!parent) {
-        throw new UsageError("EXTRACT_PARENT_MISSING", `table ${t.table} finds its tenant through ${t.owner.refTable}, which snapshot ${source.id} does not hold`, {
-          hint: "extract from a snapshot that holds the whole chain of parent tables",
-        });
+        throw new UsageError(
+          "EXTRACT_PARENT_MISSING",
+          `table ${t.table} finds its tenant through ${t.owner.refTable}, which snapshot ${source.id} does not hold`,
+          {
+            hint: "extract from a snapshot that holds the whole chain of parent tables",
+          },
+        );
       }
       return depth(parent) + 1;
     };
@@ -121,7 +137,13 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
       const owner = t.owner!;
       const collect = [...wantedKeys.entries()]
         .filter(([k]) => k.startsWith(t.table + "|"))
-        .map(([k, set]) => ({ cols: k.slice(t.table.length + 1).split(",").map((c) => JSON.stringify(c)), set }));
+        .map(([k, set]) => ({
+          cols: k
+            .slice(t.table.length + 1)
+            .split(",")
+            .map((c) => JSON.stringify(c)),
+          set,
+        }));
       let keep: (line: Buffer) => boolean;
       if ("column" in owner) {
         const key = [JSON.stringify(owner.column)];
@@ -143,15 +165,27 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
       const dstDigest = new DigestStream();
       const body = await get(t);
       const [, put] = await Promise.all([
-        pipeline(body, srcDigest, createDecompressStream(), filter, createCompressStream(options.compressionLevel ?? 3), dstDigest, {
-          signal: options.signal,
-        }),
+        pipeline(
+          body,
+          srcDigest,
+          createDecompressStream(),
+          filter,
+          createCompressStream(options.compressionLevel ?? 3),
+          dstDigest,
+          {
+            signal: options.signal,
+          },
+        ),
         to.put(dstPrefix + t.object, dstDigest, { signal: options.signal }),
       ]);
       if (srcDigest.sha256 !== t.sha256) {
-        throw new IntegrityError("CHECKSUM_MISMATCH", `snapshot ${source.id}: object ${t.object} has sha256 ${srcDigest.sha256}, the manifest says ${t.sha256}`, {
-          hint: "the snapshot is damaged; run `pgsnap verify`",
-        });
+        throw new IntegrityError(
+          "CHECKSUM_MISMATCH",
+          `snapshot ${source.id}: object ${t.object} has sha256 ${srcDigest.sha256}, the manifest says ${t.sha256}`,
+          {
+            hint: "the snapshot is damaged; run `pgsnap verify`",
+          },
+        );
       }
       tables.push(tenantEntry(t, options.tenant, filter.rows, filter.bytes, put.size, dstDigest.sha256));
     }
@@ -173,12 +207,27 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
     storedBytes: tables.reduce((a, t) => a + t.storedBytes, 0),
     tables,
   };
-  await to.putBytes(dstPrefix + manifestName, Buffer.from(JSON.stringify(manifest, null, 1)), { signal: options.signal });
+  await to.putBytes(dstPrefix + manifestName, Buffer.from(JSON.stringify(manifest, null, 1)), {
+    signal: options.signal,
+  });
   return snapshotResult(manifest, to);
 }
 
-function tenantEntry(t: ManifestTable, tenant: string, rows: number, bytes: number, storedBytes: number, sha256: string): ManifestTable {
+function tenantEntry(
+  t: ManifestTable,
+  tenant: string,
+  rows: number,
+  bytes: number,
+  storedBytes: number,
+  sha256: string,
+): ManifestTable {
   const { frames: _frames, ...rest } = t;
-  return { ...rest, filter: `${t.filter ?? "tenant"} (extracted: tenant ${JSON.stringify(tenant)})`, rows, bytes, storedBytes, sha256 };
+  return {
+    ...rest,
+    filter: `${t.filter ?? "tenant"} (extracted: tenant ${JSON.stringify(tenant)})`,
+    rows,
+    bytes,
+    storedBytes,
+    sha256,
+  };
 }
-

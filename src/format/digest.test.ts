@@ -17,9 +17,7 @@ async function through(stream: DigestStream, chunks: readonly Buffer[]): Promise
 describe("sha256Hex", () => {
   it("matches known vectors", () => {
     expect(sha256Hex(Buffer.alloc(0))).toBe(EMPTY_SHA256);
-    expect(sha256Hex("abc")).toBe(
-      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-    );
+    expect(sha256Hex("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   });
 });
 

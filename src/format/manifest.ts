@@ -87,13 +87,9 @@ export function parseManifest(data: Buffer | string, where: string): Manifest {
   }
   const obj = m as Partial<Manifest>;
   if (obj.format !== manifestFormat) {
-    throw new IntegrityError(
-      "MANIFEST_UNKNOWN_FORMAT",
-      `manifest ${where} is not a pgsnap manifest`,
-      {
-        hint: "point --storage at a pgsnap storage location",
-      },
-    );
+    throw new IntegrityError("MANIFEST_UNKNOWN_FORMAT", `manifest ${where} is not a pgsnap manifest`, {
+      hint: "point --storage at a pgsnap storage location",
+    });
   }
   if (obj.version !== manifestVersion) {
     throw new IntegrityError(

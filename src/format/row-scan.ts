@@ -36,7 +36,14 @@ function skipValue(line: Buffer, i: number): number {
     throw new Error("unterminated JSON container");
   }
   let j = i;
-  while (j < line.length && line[j] !== 0x2c /* , */ && line[j] !== 0x7d /* } */ && line[j] !== 0x20 && line[j] !== 0x0a) j++;
+  while (
+    j < line.length &&
+    line[j] !== 0x2c /* , */ &&
+    line[j] !== 0x7d /* } */ &&
+    line[j] !== 0x20 &&
+    line[j] !== 0x0a
+  )
+    j++;
   return j;
 }
 

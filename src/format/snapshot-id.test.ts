@@ -48,9 +48,7 @@ describe("parseSnapshotTime / isSnapshotId", () => {
     const id = newSnapshotId(date);
     expect(parseSnapshotTime(id)?.toISOString()).toBe("2026-02-28T13:14:15.000Z");
     expect(isSnapshotId(id)).toBe(true);
-    expect(parseSnapshotTime("20240229T000000Z-0000")?.toISOString()).toBe(
-      "2024-02-29T00:00:00.000Z",
-    );
+    expect(parseSnapshotTime("20240229T000000Z-0000")?.toISOString()).toBe("2024-02-29T00:00:00.000Z");
     expect(parseSnapshotTime("00500101T000000Z-abcd")?.getUTCFullYear()).toBe(50);
   });
 

@@ -22,9 +22,7 @@ type Tenant = readonly [key: string, rows: readonly string[]];
 
 /** The COPY output for `tenants`: `<key>\x02<row>\n` per row, grouped by tenant. */
 function input(tenants: readonly Tenant[]): Buffer {
-  return Buffer.from(
-    tenants.map(([key, rows]) => rows.map((r) => `${key}\x02${r}\n`).join("")).join(""),
-  );
+  return Buffer.from(tenants.map(([key, rows]) => rows.map((r) => `${key}\x02${r}\n`).join("")).join(""));
 }
 
 function rowsOf(rows: readonly string[]): Buffer {

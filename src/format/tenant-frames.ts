@@ -239,8 +239,7 @@ export class TenantFrameStream extends Transform {
 
   /** A complete key has been read into #keyParts: continue its frame or start a new one. */
   #endKey(): void {
-    const key =
-      this.#keyParts.length === 1 ? (this.#keyParts[0] as Buffer) : Buffer.concat(this.#keyParts);
+    const key = this.#keyParts.length === 1 ? (this.#keyParts[0] as Buffer) : Buffer.concat(this.#keyParts);
     this.#keyParts = [];
     this.#keyLength = 0;
     const frame = this.#frame;

@@ -6,12 +6,7 @@ import { join } from "node:path";
 import { Readable, Writable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
-import {
-  compressBuffer,
-  createCompressStream,
-  createDecompressStream,
-  decompressBuffer,
-} from "./zstd.js";
+import { compressBuffer, createCompressStream, createDecompressStream, decompressBuffer } from "./zstd.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pgsnap-zstd-"));
 

@@ -38,9 +38,7 @@ export interface ZstdEncoderOptions {
 
 function assertLevel(level: number): void {
   if (!Number.isInteger(level) || level < MIN_ZSTD_LEVEL || level > MAX_ZSTD_LEVEL) {
-    throw new RangeError(
-      `zstd level must be an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, got ${level}`,
-    );
+    throw new RangeError(`zstd level must be an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, got ${level}`);
   }
 }
 
@@ -102,11 +100,7 @@ export class ZstdFrameEncoder {
     let input = src;
     for (;;) {
       if (this.#out.length - this.#pos < MIN_FREE_SPACE) this.#newBuffer();
-      const [remaining, produced, consumed] = this.#cctx.compressStream2(
-        this.#out.subarray(this.#pos),
-        input,
-        op,
-      );
+      const [remaining, produced, consumed] = this.#cctx.compressStream2(this.#out.subarray(this.#pos), input, op);
       if (produced > 0) {
         onOutput?.(this.#out.subarray(this.#pos, this.#pos + produced));
         this.#pos += produced;
@@ -225,10 +219,7 @@ class ZstdDecompressTransform extends Transform {
     try {
       for (;;) {
         const space = this.#out.length - this.#pos;
-        const [ret, produced, consumed] = this.#dctx.decompressStream(
-          this.#out.subarray(this.#pos),
-          input,
-        );
+        const [ret, produced, consumed] = this.#dctx.decompressStream(this.#out.subarray(this.#pos), input);
         this.#pos += produced;
         input = input.subarray(consumed);
         // Only a call that did something reports on the frame: with no input at a frame boundary
@@ -293,11 +284,7 @@ export function createDecompressStream(
  * Compresses one buffer into one complete frame (content size recorded in the header). For small
  * in-memory payloads (manifests, tests); stream anything that can be large.
  */
-export function compressBuffer(
-  data: Uint8Array,
-  level: number,
-  options: ZstdEncoderOptions = {},
-): Buffer {
+export function compressBuffer(data: Uint8Array, level: number, options: ZstdEncoderOptions = {}): Buffer {
   const encoder = new ZstdFrameEncoder(level, options);
   encoder.endFrame(data);
   const out = encoder.takeOutput();

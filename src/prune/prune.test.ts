@@ -7,7 +7,12 @@ import type { Manifest } from "../format/manifest.js";
 import { FsStorage } from "../storage/fs-storage.js";
 import { applyPolicy, prune } from "./prune.js";
 
-function manifest(id: string, createdAt: string, scope: Manifest["scope"] = "full", tenants: string[] | null = null): Manifest {
+function manifest(
+  id: string,
+  createdAt: string,
+  scope: Manifest["scope"] = "full",
+  tenants: string[] | null = null,
+): Manifest {
   return {
     format: "pgsnap-snapshot",
     version: 1,
@@ -36,7 +41,13 @@ function series(): Manifest[] {
   const end = Date.UTC(2026, 2, 31, 18);
   for (let i = 0; i < 70 * 4; i++) {
     const d = new Date(end - i * 6 * 3_600_000);
-    const id = d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z") + "-" + (1000 + i).toString(16).slice(-4);
+    const id =
+      d
+        .toISOString()
+        .replace(/[-:]/g, "")
+        .replace(/\.\d+Z$/, "Z") +
+      "-" +
+      (1000 + i).toString(16).slice(-4);
     out.push(manifest(id, d.toISOString()));
   }
   return out;
@@ -56,7 +67,9 @@ describe("applyPolicy", () => {
     expect(new Set(days).size).toBe(7);
     expect(days[0]).toBe("2026-03-31");
     for (const id of daily) expect(s.find((m) => m.id === id)!.createdAt.slice(11, 13)).toBe("18");
-    const monthly = [...keep].filter(([, r]) => r.includes("monthly")).map(([id]) => s.find((m) => m.id === id)!.createdAt.slice(0, 7));
+    const monthly = [...keep]
+      .filter(([, r]) => r.includes("monthly"))
+      .map(([id]) => s.find((m) => m.id === id)!.createdAt.slice(0, 7));
     expect(monthly).toEqual(["2026-03", "2026-02", "2026-01"]);
     expect([...keep].filter(([, r]) => r.includes("weekly"))).toHaveLength(4);
     expect(keep.size).toBeLessThan(7 + 4 + 3 + 1);
@@ -110,7 +123,11 @@ describe("prune on a storage", () => {
     await storage.put("p/20260101T000000Z-0001/public.t.ndjson.zst", Readable.from([Buffer.from("half")]));
     const old = new Date("2026-01-01T00:00:00Z");
     await utimes(join(dir, "p/20260101T000000Z-0001/public.t.ndjson.zst"), old, old);
-    const recentId = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z") + "-0002";
+    const recentId =
+      new Date()
+        .toISOString()
+        .replace(/[-:]/g, "")
+        .replace(/\.\d+Z$/, "Z") + "-0002";
     await storage.put(`p/${recentId}/public.t.ndjson.zst`, Readable.from([Buffer.from("running")]));
     const r = await prune({ storage, keepLast: 5 });
     expect(r.orphans).toEqual(["p/20260101T000000Z-0001/"]);

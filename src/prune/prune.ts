@@ -73,11 +73,20 @@ function seriesKey(m: Manifest): string {
 }
 
 export async function prune(options: PruneOptions): Promise<PruneResult> {
-  const policy = { keepLast: options.keepLast, keepDaily: options.keepDaily, keepWeekly: options.keepWeekly, keepMonthly: options.keepMonthly };
+  const policy = {
+    keepLast: options.keepLast,
+    keepDaily: options.keepDaily,
+    keepWeekly: options.keepWeekly,
+    keepMonthly: options.keepMonthly,
+  };
   if (!Object.values(policy).some((v) => v !== undefined && v > 0)) {
-    throw new UsageError("PRUNE_NO_POLICY", "prune needs at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly", {
-      hint: "e.g. pgsnap prune --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run",
-    });
+    throw new UsageError(
+      "PRUNE_NO_POLICY",
+      "prune needs at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly",
+      {
+        hint: "e.g. pgsnap prune --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run",
+      },
+    );
   }
   const { storage, signal } = options;
   const manifests = await listSnapshots(storage, options.project, { signal });
@@ -87,11 +96,18 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     objects.filter((o) => o.key.endsWith("/" + verifiedMarker)).map((o) => o.key.split("/")[1]!),
   );
 
-  const result: PruneResult = { dryRun: options.dryRun === true, kept: [], deleted: [], orphans: [], incompleteUploads: 0 };
+  const result: PruneResult = {
+    dryRun: options.dryRun === true,
+    kept: [],
+    deleted: [],
+    orphans: [],
+    incompleteUploads: 0,
+  };
   const series = new Map<string, Manifest[]>();
   for (const m of manifests) series.set(seriesKey(m), [...(series.get(seriesKey(m)) ?? []), m]);
   const newestVerifiedOfProject = new Map<string, string>();
-  for (const m of manifests) if (verified.has(m.id) && !newestVerifiedOfProject.has(m.project)) newestVerifiedOfProject.set(m.project, m.id);
+  for (const m of manifests)
+    if (verified.has(m.id) && !newestVerifiedOfProject.has(m.project)) newestVerifiedOfProject.set(m.project, m.id);
 
   const doomed: Manifest[] = [];
   for (const list of series.values()) {
@@ -129,7 +145,11 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
   for (const [p, newest] of orphanPrefixes) {
     if (now - newest < orphanAge) continue;
     result.orphans.push(p);
-    if (!options.dryRun) await storage.delete((await storage.list(p, { signal })).map((o) => o.key), { signal });
+    if (!options.dryRun)
+      await storage.delete(
+        (await storage.list(p, { signal })).map((o) => o.key),
+        { signal },
+      );
   }
   if (!options.dryRun) result.incompleteUploads = await storage.cleanupIncomplete(prefix, orphanAge, { signal });
   return result;

@@ -19,7 +19,14 @@ import {
 import { identityKey, readCatalog, type ColumnInfo, type TableInfo } from "../db/catalog.js";
 import { connect, connectionError, isConnectionFailure, type ConnectOptions } from "../db/connect.js";
 import { checkTenantValue } from "../db/tenant-value.js";
-import { ownedByAnyCondition, ownedCondition, planTenants, type RelationOf, type TableRule, type TenantPlan } from "../db/plan.js";
+import {
+  ownedByAnyCondition,
+  ownedCondition,
+  planTenants,
+  type RelationOf,
+  type TableRule,
+  type TenantPlan,
+} from "../db/plan.js";
 import { quoteIdent, quoteLiteral, quoteTable } from "../db/quote.js";
 import { DigestStream } from "../format/digest.js";
 import { NdjsonToCopy } from "../format/ndjson-to-copy.js";
@@ -98,9 +105,13 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     });
 
     if (tenant === undefined && manifest.scope === "tenant") {
-      throw new UsageError("RESTORE_ALL_FROM_TENANT", `snapshot ${manifest.id} holds only tenant ${(manifest.tenants ?? []).join(", ")}; --all would delete every other tenant's rows`, {
-        hint: `restore it with --tenant ${manifest.tenants?.[0] ?? "<id>"}`,
-      });
+      throw new UsageError(
+        "RESTORE_ALL_FROM_TENANT",
+        `snapshot ${manifest.id} holds only tenant ${(manifest.tenants ?? []).join(", ")}; --all would delete every other tenant's rows`,
+        {
+          hint: `restore it with --tenant ${manifest.tenants?.[0] ?? "<id>"}`,
+        },
+      );
     }
     await client.query("BEGIN");
     inTransaction = true;
@@ -110,16 +121,23 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       [`pgsnap:${project}`, tenant ?? "*all*"],
     );
     if (!locked.rows[0]!.ok) {
-      throw new LockedError("RESTORE_LOCKED", `another restore of ${tenant === undefined ? "this project" : `tenant ${tenant}`} in project ${project} is running`, {
-        hint: "wait for it to finish, then retry",
-      });
+      throw new LockedError(
+        "RESTORE_LOCKED",
+        `another restore of ${tenant === undefined ? "this project" : `tenant ${tenant}`} in project ${project} is running`,
+        {
+          hint: "wait for it to finish, then retry",
+        },
+      );
     }
 
     const catalog = await readCatalog(client);
     const plan = planTenants(catalog, manifest.tenantColumn, options.rules);
     if (tenant !== undefined) await checkTenantValue(client, plan, tenant);
     const works = planWork(manifest, plan, tenant, options.tables, mode);
-    checkRowSecurity(catalog, works.map((w) => w.live));
+    checkRowSecurity(
+      catalog,
+      works.map((w) => w.live),
+    );
     await client.query(`LOCK TABLE ${works.map((w) => quoteTable(w.live)).join(", ")} IN ROW EXCLUSIVE MODE`);
 
     const reenable = await disableTriggers(client, works, options.triggers ?? "disable", catalog.role.superuser);
@@ -142,15 +160,23 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
 
     // 2. Every staged row must belong to the tenant (parents checked before children).
     if (tenant !== undefined) {
-      for (const w of [...works].sort((a, b) => plan.tables.get(a.live.id)!.depth - plan.tables.get(b.live.id)!.depth)) {
+      for (const w of [...works].sort(
+        (a, b) => plan.tables.get(a.live.id)!.depth - plan.tables.get(b.live.id)!.depth,
+      )) {
         if (manifest.scope === "full") {
           await client.query(`DELETE FROM ${w.stage} s WHERE NOT (${owned(w.live.id, "s", stagedOrLive)})`);
         } else {
-          const bad = await client.query(`SELECT pg_catalog.row_to_json(s)::text AS row FROM ${w.stage} s WHERE NOT (${owned(w.live.id, "s", stagedOrLive)}) LIMIT 1`);
+          const bad = await client.query(
+            `SELECT pg_catalog.row_to_json(s)::text AS row FROM ${w.stage} s WHERE NOT (${owned(w.live.id, "s", stagedOrLive)}) LIMIT 1`,
+          );
           if (bad.rowCount) {
-            throw new RefusedError("FOREIGN_TENANT_ROW", `snapshot ${manifest.id}, table ${w.live.id}: a row does not belong to tenant ${tenant} (or its parent row is missing): ${truncate(bad.rows[0].row)}`, {
-              hint: "the snapshot was altered or mislabelled; nothing was changed. Restore from another snapshot",
-            });
+            throw new RefusedError(
+              "FOREIGN_TENANT_ROW",
+              `snapshot ${manifest.id}, table ${w.live.id}: a row does not belong to tenant ${tenant} (or its parent row is missing): ${truncate(bad.rows[0].row)}`,
+              {
+                hint: "the snapshot was altered or mislabelled; nothing was changed. Restore from another snapshot",
+              },
+            );
           }
         }
       }
@@ -167,7 +193,14 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       for (const t of [...order].reverse()) {
         const w = byId.get(t.id)!;
         options.onProgress?.({ table: t.id, step: "delete" });
-        await deleteAbsent(client, w, catalog.tables.values(), new Set(byId.keys()), (id, alias) => owned(id, alias), owned(t.id, "t"));
+        await deleteAbsent(
+          client,
+          w,
+          catalog.tables.values(),
+          new Set(byId.keys()),
+          (id, alias) => owned(id, alias),
+          owned(t.id, "t"),
+        );
       }
     }
     for (const t of order) {
@@ -215,26 +248,36 @@ function planWork(
     const wanted = new Set(resolveTableNames(liveTables, only).map((t) => t.id));
     for (const id of wanted) {
       if (!snapTables.some((t) => t.table === id)) {
-        throw new UsageError("RESTORE_TABLE_NOT_IN_SNAPSHOT", `table ${id} is not in snapshot ${manifest.id}${tenant !== undefined ? " as a tenant table" : ""}`, {
-          hint: `see \`pgsnap inspect ${manifest.id}\``,
-        });
+        throw new UsageError(
+          "RESTORE_TABLE_NOT_IN_SNAPSHOT",
+          `table ${id} is not in snapshot ${manifest.id}${tenant !== undefined ? " as a tenant table" : ""}`,
+          {
+            hint: `see \`pgsnap inspect ${manifest.id}\``,
+          },
+        );
       }
     }
     // Close the set over foreign keys whose delete would reach rows outside it.
     if (mode === "replace") {
-      for (let changed = true; changed; ) {
+      for (let changed = true; changed;) {
         changed = false;
         for (const p of plan.tables.values()) {
           if (wanted.has(p.table.id)) continue;
-          const fk = p.table.foreignKeys.find((f) => wanted.has(f.refTable) && (f.onDelete === "c" || f.onDelete === "n" || f.onDelete === "d"));
+          const fk = p.table.foreignKeys.find(
+            (f) => wanted.has(f.refTable) && (f.onDelete === "c" || f.onDelete === "n" || f.onDelete === "d"),
+          );
           if (!fk) continue;
           if (snapTables.some((t) => t.table === p.table.id)) {
             wanted.add(p.table.id);
             changed = true;
           } else if (tenant === undefined || p.scope !== "global") {
-            throw new RefusedError("RESTORE_SET_NOT_CLOSED", `restoring ${fk.refTable} could change rows of ${p.table.id} (foreign key ${fk.name} ON DELETE ${fk.onDelete === "c" ? "CASCADE" : "SET NULL/DEFAULT"}), which the snapshot does not hold`, {
-              hint: `add ${p.table.id} to the snapshot, or restore without --tables`,
-            });
+            throw new RefusedError(
+              "RESTORE_SET_NOT_CLOSED",
+              `restoring ${fk.refTable} could change rows of ${p.table.id} (foreign key ${fk.name} ON DELETE ${fk.onDelete === "c" ? "CASCADE" : "SET NULL/DEFAULT"}), which the snapshot does not hold`,
+              {
+                hint: `add ${p.table.id} to the snapshot, or restore without --tables`,
+              },
+            );
           }
         }
       }
@@ -242,9 +285,13 @@ function planWork(
     snapTables = snapTables.filter((t) => wanted.has(t.table));
   }
   if (snapTables.length === 0) {
-    throw new UsageError("RESTORE_NOTHING", `snapshot ${manifest.id} holds no table to restore${tenant !== undefined ? ` for tenant ${tenant}` : ""}`, {
-      hint: `see \`pgsnap inspect ${manifest.id}\``,
-    });
+    throw new UsageError(
+      "RESTORE_NOTHING",
+      `snapshot ${manifest.id} holds no table to restore${tenant !== undefined ? ` for tenant ${tenant}` : ""}`,
+      {
+        hint: `see \`pgsnap inspect ${manifest.id}\``,
+      },
+    );
   }
   const drift: string[] = [];
   const works: Work[] = [];
@@ -263,7 +310,8 @@ function planWork(
     for (const c of snap.columns) {
       const lc = liveCols.get(c.name);
       if (!lc) drift.push(`${snap.table}.${c.name} (${c.type}) is in the snapshot but not in the database`);
-      else if (lc.type !== c.type && !lc.generated) drift.push(`${snap.table}.${c.name} is ${c.type} in the snapshot but ${lc.type} in the database`);
+      else if (lc.type !== c.type && !lc.generated)
+        drift.push(`${snap.table}.${c.name} is ${c.type} in the snapshot but ${lc.type} in the database`);
     }
     for (const lc of live.columns) {
       if (!snapCols.has(lc.name) && lc.notNull && !lc.generated && lc.identity === "") {
@@ -280,9 +328,13 @@ function planWork(
     });
   });
   if (drift.length > 0) {
-    throw new RefusedError("SCHEMA_DRIFT", `the snapshot ${manifest.id} does not match the database:\n  ${drift.join("\n  ")}`, {
-      hint: "migrate the database to the snapshot's schema (or back), or restore only unaffected tables with --tables",
-    });
+    throw new RefusedError(
+      "SCHEMA_DRIFT",
+      `the snapshot ${manifest.id} does not match the database:\n  ${drift.join("\n  ")}`,
+      {
+        hint: "migrate the database to the snapshot's schema (or back), or restore only unaffected tables with --tables",
+      },
+    );
   }
   return works;
 }
@@ -308,7 +360,8 @@ async function stageTable(
     if (tenant === undefined) expect = { sha256: w.snap.sha256, rows: w.snap.rows };
     else {
       const frame = w.snap.frames.find((f) => f.tenant === tenant);
-      if (frame) expect = { sha256: frame.sha256, rows: frame.rows, range: { offset: frame.offset, length: frame.length } };
+      if (frame)
+        expect = { sha256: frame.sha256, rows: frame.rows, range: { offset: frame.offset, length: frame.length } };
     }
   } else expect = { sha256: w.snap.sha256, rows: w.snap.rows };
 
@@ -333,21 +386,37 @@ async function stageTable(
     } catch (err) {
       // The rows' values passed their types' input functions when they were dumped, so a
       // failure here is the object's fault (or a domain that became stricter since).
-      if ((err instanceof PgsnapError && err.exitCode !== ExitCode.integrity) || (err as { name?: string }).name === "AbortError") throw err;
-      throw new IntegrityError("OBJECT_CORRUPT", `snapshot ${manifest.id}: object ${w.snap.object} cannot be read: ${(err as Error).message}`, {
-        hint: "the object is truncated or corrupted; run `pgsnap verify` and restore from another snapshot",
-        cause: err,
-      });
+      if (
+        (err instanceof PgsnapError && err.exitCode !== ExitCode.integrity) ||
+        (err as { name?: string }).name === "AbortError"
+      )
+        throw err;
+      throw new IntegrityError(
+        "OBJECT_CORRUPT",
+        `snapshot ${manifest.id}: object ${w.snap.object} cannot be read: ${(err as Error).message}`,
+        {
+          hint: "the object is truncated or corrupted; run `pgsnap verify` and restore from another snapshot",
+          cause: err,
+        },
+      );
     }
     if (digest.sha256 !== expect.sha256) {
-      throw new IntegrityError("CHECKSUM_MISMATCH", `snapshot ${manifest.id}: object ${w.snap.object}${expect.range ? ` (tenant ${tenant} frame)` : ""} has sha256 ${digest.sha256}, the manifest says ${expect.sha256}`, {
-        hint: "the object was changed or damaged; nothing was restored. Use another snapshot",
-      });
+      throw new IntegrityError(
+        "CHECKSUM_MISMATCH",
+        `snapshot ${manifest.id}: object ${w.snap.object}${expect.range ? ` (tenant ${tenant} frame)` : ""} has sha256 ${digest.sha256}, the manifest says ${expect.sha256}`,
+        {
+          hint: "the object was changed or damaged; nothing was restored. Use another snapshot",
+        },
+      );
     }
     if (sink.rowCount !== expect.rows) {
-      throw new IntegrityError("ROW_COUNT_MISMATCH", `snapshot ${manifest.id}: object ${w.snap.object} holds ${sink.rowCount} rows, the manifest says ${expect.rows}`, {
-        hint: "the snapshot is damaged; nothing was restored. Use another snapshot",
-      });
+      throw new IntegrityError(
+        "ROW_COUNT_MISMATCH",
+        `snapshot ${manifest.id}: object ${w.snap.object} holds ${sink.rowCount} rows, the manifest says ${expect.rows}`,
+        {
+          hint: "the snapshot is damaged; nothing was restored. Use another snapshot",
+        },
+      );
     }
   }
   await client.query(`ANALYZE ${w.stage}`);
@@ -365,9 +434,13 @@ async function checkCollisions(client: pg.Client, w: Work, owned: (alias: string
       `SELECT min(${key.columns.map((c) => `s.${quoteIdent(c)}::text`).join(" || ', ' || ")}) AS k FROM ${w.stage} s JOIN ${quoteTable(w.live)} t ON ${on} WHERE NOT (${owned("t")})`,
     );
     if (hit.rows[0]?.k != null) {
-      throw new RefusedError("KEY_COLLISION", `table ${w.live.id}: key ${key.name} (${key.columns.join(", ")}) = (${String(hit.rows[0].k)}) of a snapshot row belongs to a row of another tenant`, {
-        hint: "nothing was changed; the other tenant's row was never touched. Resolve the conflicting row by hand, then retry",
-      });
+      throw new RefusedError(
+        "KEY_COLLISION",
+        `table ${w.live.id}: key ${key.name} (${key.columns.join(", ")}) = (${String(hit.rows[0].k)}) of a snapshot row belongs to a row of another tenant`,
+        {
+          hint: "nothing was changed; the other tenant's row was never touched. Resolve the conflicting row by hand, then retry",
+        },
+      );
     }
   }
 }
@@ -398,11 +471,15 @@ async function deleteAbsent(
         `SELECT 1 FROM ${quoteTable(other)} c WHERE (${fk.columns.map((x) => `c.${quoteIdent(x)}`).join(", ")}) IN ` +
         `(SELECT ${fk.refColumns.map((x) => `t.${quoteIdent(x)}`).join(", ")} FROM ${quoteTable(w.live)} t WHERE ${doomed})${exempt} LIMIT 1`;
       if ((await client.query(sql)).rowCount) {
-        throw new RefusedError("DELETE_WOULD_TOUCH_OTHERS", `restore would delete rows of ${w.live.id} that rows of ${other.id} still reference (foreign key ${fk.name})`, {
-          hint: restored.has(other.id)
-            ? "those rows belong to another tenant or to no tenant; nothing was changed"
-            : `nothing was changed; add ${other.id} to --tables or restore without --tables`,
-        });
+        throw new RefusedError(
+          "DELETE_WOULD_TOUCH_OTHERS",
+          `restore would delete rows of ${w.live.id} that rows of ${other.id} still reference (foreign key ${fk.name})`,
+          {
+            hint: restored.has(other.id)
+              ? "those rows belong to another tenant or to no tenant; nothing was changed"
+              : `nothing was changed; add ${other.id} to --tables or restore without --tables`,
+          },
+        );
       }
     }
   }
@@ -431,11 +508,17 @@ async function updateChanged(client: pg.Client, w: Work): Promise<void> {
  * tenant's rows were all deleted, so every staged row goes in; in merge mode the rows whose
  * whole text is not among the tenant's live rows.
  */
-async function insertMissing(client: pg.Client, w: Work, mode: RestoreMode, owned: (alias: string) => string): Promise<void> {
+async function insertMissing(
+  client: pg.Client,
+  w: Work,
+  mode: RestoreMode,
+  owned: (alias: string) => string,
+): Promise<void> {
   if (w.columns.length === 0) return;
   const cols = w.columns.map((c) => quoteIdent(c.name)).join(", ");
   const rowOf = (alias: string) => `ROW(${w.columns.map((c) => `${alias}.${quoteIdent(c.name)}`).join(", ")})::text`;
-  const match = keyMatch(w, "t", "s") ?? (mode === "merge" ? `${rowOf("t")} = ${rowOf("s")} AND ${owned("t")}` : undefined);
+  const match =
+    keyMatch(w, "t", "s") ?? (mode === "merge" ? `${rowOf("t")} = ${rowOf("s")} AND ${owned("t")}` : undefined);
   const overriding = w.columns.some((c) => c.identity !== "") ? " OVERRIDING SYSTEM VALUE" : "";
   const res = await client.query(
     `INSERT INTO ${quoteTable(w.live)} (${cols})${overriding} SELECT ${w.columns.map((c) => `s.${quoteIdent(c.name)}`).join(", ")} FROM ${w.stage} s` +
@@ -471,12 +554,17 @@ async function disableTriggers(
   if (mode === "fire" || withTriggers.length === 0) return async () => {};
   const notOwned = withTriggers.filter((w) => !w.live.isOwner && !superuser);
   if (notOwned.length > 0) {
-    throw new RefusedError("TRIGGERS_WOULD_FIRE", `tables ${notOwned.map((w) => w.live.id).join(", ")} have user triggers (${notOwned.flatMap((w) => w.live.triggers.map((t) => t.name)).join(", ")}) that this role may not disable`, {
-      hint: "restore as the tables' owner, or pass --triggers fire if firing them again is safe",
-    });
+    throw new RefusedError(
+      "TRIGGERS_WOULD_FIRE",
+      `tables ${notOwned.map((w) => w.live.id).join(", ")} have user triggers (${notOwned.flatMap((w) => w.live.triggers.map((t) => t.name)).join(", ")}) that this role may not disable`,
+      {
+        hint: "restore as the tables' owner, or pass --triggers fire if firing them again is safe",
+      },
+    );
   }
   for (const w of withTriggers) {
-    for (const t of w.live.triggers) await client.query(`ALTER TABLE ${quoteTable(w.live)} DISABLE TRIGGER ${quoteIdent(t.name)}`);
+    for (const t of w.live.triggers)
+      await client.query(`ALTER TABLE ${quoteTable(w.live)} DISABLE TRIGGER ${quoteIdent(t.name)}`);
   }
   return async () => {
     for (const w of withTriggers) {
@@ -504,7 +592,9 @@ async function deferCyclicKeys(client: pg.Client, works: Work[], superuser: bool
     const name = `${quoteIdent(table.schema)}.${quoteIdent(fk.name)}`;
     if (!fk.deferrable) {
       if (!table.isOwner && !superuser) continue;
-      await client.query(`ALTER TABLE ${quoteTable(table)} ALTER CONSTRAINT ${quoteIdent(fk.name)} DEFERRABLE INITIALLY IMMEDIATE`);
+      await client.query(
+        `ALTER TABLE ${quoteTable(table)} ALTER CONSTRAINT ${quoteIdent(fk.name)} DEFERRABLE INITIALLY IMMEDIATE`,
+      );
       altered.push({ table, name: fk.name });
     }
     await client.query(`SET CONSTRAINTS ${name} DEFERRED`);
@@ -534,10 +624,14 @@ function mapRestoreError(err: unknown): unknown {
     });
   }
   if (e.code === "23503" || e.code === "23505" || e.code === "23502" || e.code === "23514") {
-    return new RefusedError(`CONSTRAINT_${e.code}`, `restore refused by the database: ${e.message}${e.detail ? ` (${e.detail})` : ""}`, {
-      hint: "nothing was changed (rolled back); the snapshot's rows conflict with the current data",
-      cause: err,
-    });
+    return new RefusedError(
+      `CONSTRAINT_${e.code}`,
+      `restore refused by the database: ${e.message}${e.detail ? ` (${e.detail})` : ""}`,
+      {
+        hint: "nothing was changed (rolled back); the snapshot's rows conflict with the current data",
+        cause: err,
+      },
+    );
   }
   if (e.code === "55P03") {
     return new LockedError("LOCK_TIMEOUT", `restore could not lock a table in time: ${e.message}`, {
@@ -554,10 +648,14 @@ function mapRestoreError(err: unknown): unknown {
   }
   if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && !e.code.startsWith("XX")) {
     // A trigger, check or other rule of the database said no: not a pgsnap bug.
-    return new RefusedError(`DATABASE_${e.code}`, `the database refused the restore: ${e.message} (SQLSTATE ${e.code})`, {
-      hint: "rolled back, nothing was changed; fix the cause in the database or restore with other options",
-      cause: err,
-    });
+    return new RefusedError(
+      `DATABASE_${e.code}`,
+      `the database refused the restore: ${e.message} (SQLSTATE ${e.code})`,
+      {
+        hint: "rolled back, nothing was changed; fix the cause in the database or restore with other options",
+        cause: err,
+      },
+    );
   }
   return err;
 }

@@ -30,7 +30,12 @@ export function parentsFirst(tables: readonly TableInfo[]): TableInfo[] {
  */
 export function cyclicForeignKeys(tables: readonly TableInfo[]): ForeignKeyInfo[] {
   const ids = new Set(tables.map((t) => t.id));
-  const edges = new Map<string, string[]>(tables.map((t) => [t.id, t.foreignKeys.filter((f) => ids.has(f.refTable) && f.refTable !== t.id).map((f) => f.refTable)]));
+  const edges = new Map<string, string[]>(
+    tables.map((t) => [
+      t.id,
+      t.foreignKeys.filter((f) => ids.has(f.refTable) && f.refTable !== t.id).map((f) => f.refTable),
+    ]),
+  );
   // Tarjan's algorithm.
   let index = 0;
   const idx = new Map<string, number>();
@@ -64,7 +69,11 @@ export function cyclicForeignKeys(tables: readonly TableInfo[]): ForeignKeyInfo[
   for (const t of tables) if (!idx.has(t.id)) strong(t.id);
   return tables.flatMap((t) =>
     t.foreignKeys.filter(
-      (f) => ids.has(f.refTable) && f.refTable !== t.id && component.get(f.refTable) === component.get(t.id) && sizes[component.get(t.id)!]! > 1,
+      (f) =>
+        ids.has(f.refTable) &&
+        f.refTable !== t.id &&
+        component.get(f.refTable) === component.get(t.id) &&
+        sizes[component.get(t.id)!]! > 1,
     ),
   );
 }

@@ -1,6 +1,12 @@
 /** Finding complete snapshots in storage: a snapshot exists exactly when its manifest does. */
 import { IntegrityError, UsageError } from "../errors.js";
-import { manifestHasTenant, manifestName, parseManifest, type Manifest, type SnapshotScope } from "../format/manifest.js";
+import {
+  manifestHasTenant,
+  manifestName,
+  parseManifest,
+  type Manifest,
+  type SnapshotScope,
+} from "../format/manifest.js";
 import { isSnapshotId } from "../format/snapshot-id.js";
 import { projectPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
@@ -87,9 +93,13 @@ export async function findSnapshot(
   // Read the named manifest itself: a damaged one is an integrity error, not "not found".
   const m = key === undefined ? undefined : parseManifest(await storage.getBytes(key, { signal: options.signal }), key);
   if (!m) {
-    throw new UsageError("SNAPSHOT_NOT_FOUND", `snapshot ${ref} not found${project ? ` in project ${project}` : ""} at ${storage.location}`, {
-      hint: "see `pgsnap list`; a snapshot without manifest is incomplete and cannot be used",
-    });
+    throw new UsageError(
+      "SNAPSHOT_NOT_FOUND",
+      `snapshot ${ref} not found${project ? ` in project ${project}` : ""} at ${storage.location}`,
+      {
+        hint: "see `pgsnap list`; a snapshot without manifest is incomplete and cannot be used",
+      },
+    );
   }
   if (options.tenant !== undefined && !manifestHasTenant(m, options.tenant)) {
     throw new UsageError("SNAPSHOT_LACKS_TENANT", `snapshot ${ref} does not contain tenant ${options.tenant}`, {

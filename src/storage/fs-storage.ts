@@ -392,8 +392,6 @@ async function syncDirectory(dir: string): Promise<void> {
  * segment, no NUL or backslash, and no segment shaped like a temp file name.
  */
 
-
-
 function notFound(key: string, location: string, cause?: unknown): StorageError {
   return new StorageError("STORAGE_NOT_FOUND", `object ${key} not found in ${location}`, {
     hint: "check the snapshot id and the --storage location",

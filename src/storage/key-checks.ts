@@ -34,7 +34,12 @@ export function checkPrefix(prefix: string): void {
 /** Throws STORAGE_RANGE unless offset and length are non-negative safe integers. */
 export function checkRange(range: ByteRange | undefined, key: string): void {
   if (range === undefined) return;
-  if (!Number.isSafeInteger(range.offset) || !Number.isSafeInteger(range.length) || range.offset < 0 || range.length < 0) {
+  if (
+    !Number.isSafeInteger(range.offset) ||
+    !Number.isSafeInteger(range.length) ||
+    range.offset < 0 ||
+    range.length < 0
+  ) {
     throw new StorageError("STORAGE_RANGE", `invalid byte range ${JSON.stringify(range)} for ${key}`, {
       hint: "offset and length are non-negative integers",
     });

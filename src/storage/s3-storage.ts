@@ -754,6 +754,3 @@ function normalizePrefix(prefix: string): string {
   }
   return `${trimmed}/`;
 }
-
-
-

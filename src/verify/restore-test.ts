@@ -48,7 +48,12 @@ export async function restoreTest(
       const scratch = `pg_temp.${quoteIdent(`pgsnap_verify_${i}`)}`;
       await client.query(`CREATE TEMP TABLE ${raw} (line text)`);
       const body = await storage.get(snapshotPrefix(manifest.project, manifest.id) + t.object, undefined, { signal });
-      await pipeline(body, createDecompressStream(), client.query(copyFrom(`COPY ${raw} (line) FROM STDIN WITH (${copyCsvOptions})`)), { signal });
+      await pipeline(
+        body,
+        createDecompressStream(),
+        client.query(copyFrom(`COPY ${raw} (line) FROM STDIN WITH (${copyCsvOptions})`)),
+        { signal },
+      );
       await client.query(
         `CREATE TEMP TABLE ${scratch} AS SELECT ${cols.map((c) => `${decodeColumnExpr(c!, "line::jsonb")} AS ${quoteIdent(c!.name)}`).join(", ")} FROM ${raw}`,
       );

@@ -61,7 +61,10 @@ export async function verifySnapshot(options: VerifyOptions): Promise<{ manifest
 /** Records that a snapshot verified (prune keeps the newest verified snapshot). */
 export async function markVerified(storage: Storage, manifest: Manifest, restoreTested: boolean): Promise<void> {
   const body = { snapshot: manifest.id, verifiedAt: new Date().toISOString(), restoreTest: restoreTested };
-  await storage.putBytes(snapshotPrefix(manifest.project, manifest.id) + verifiedMarker, Buffer.from(JSON.stringify(body)));
+  await storage.putBytes(
+    snapshotPrefix(manifest.project, manifest.id) + verifiedMarker,
+    Buffer.from(JSON.stringify(body)),
+  );
 }
 
 /** Throws IntegrityError (exit 12) naming every failed object. */
@@ -69,16 +72,26 @@ export function assertVerified(result: VerifyResult): void {
   const bad = result.objects.filter((o) => !o.ok);
   const problems = bad.flatMap((o) => o.problems.map((p) => `${o.object}: ${p}`));
   if (result.restoreTest && !result.restoreTest.ok) {
-    for (const t of result.restoreTest.tables) if (!t.ok) problems.push(`${t.table}: restore test: ${t.problem ?? "failed"}`);
+    for (const t of result.restoreTest.tables)
+      if (!t.ok) problems.push(`${t.table}: restore test: ${t.problem ?? "failed"}`);
   }
   if (problems.length > 0) {
-    throw new IntegrityError("VERIFY_FAILED", `snapshot ${result.snapshot} failed verification:\n  ${problems.join("\n  ")}`, {
-      hint: "do not rely on this snapshot; restore from an older one (pgsnap list) and take a new dump",
-    });
+    throw new IntegrityError(
+      "VERIFY_FAILED",
+      `snapshot ${result.snapshot} failed verification:\n  ${problems.join("\n  ")}`,
+      {
+        hint: "do not rely on this snapshot; restore from an older one (pgsnap list) and take a new dump",
+      },
+    );
   }
 }
 
-async function verifyObject(storage: Storage, prefix: string, t: ManifestTable, signal: AbortSignal | undefined): Promise<VerifyObjectResult> {
+async function verifyObject(
+  storage: Storage,
+  prefix: string,
+  t: ManifestTable,
+  signal: AbortSignal | undefined,
+): Promise<VerifyObjectResult> {
   const problems: string[] = [];
   const out: VerifyObjectResult = { table: t.table, object: t.object, rows: 0, storedBytes: 0, ok: false, problems };
   const info = await storage.stat(prefix + t.object, { signal });
@@ -131,7 +144,8 @@ class FrameHasher extends Transform {
   }
 
   problems(): string[] {
-    if (this.#i < this.#frames.length) this.#bad.push(`${this.#frames.length - this.#i} tenant frames lie past the end of the object`);
+    if (this.#i < this.#frames.length)
+      this.#bad.push(`${this.#frames.length - this.#i} tenant frames lie past the end of the object`);
     return this.#bad;
   }
 
@@ -150,7 +164,8 @@ class FrameHasher extends Transform {
       at += take;
       if (this.#pos + at === f.offset + f.length) {
         const got = this.#hash.digest("hex");
-        if (got !== f.sha256) this.#bad.push(`frame of tenant ${f.tenant} has sha256 ${got}, the manifest says ${f.sha256}`);
+        if (got !== f.sha256)
+          this.#bad.push(`frame of tenant ${f.tenant} has sha256 ${got}, the manifest says ${f.sha256}`);
         this.#hash = undefined;
         this.#i++;
       }

