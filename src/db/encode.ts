@@ -1,18 +1,24 @@
 /**
  * Per-column rules that make a row's JSON object lossless (NOTES.md, "COPY and JSON").
  *
- * The dump selects `row_to_json(x)` over a subquery whose columns are either the value itself
- * (types whose JSON form is exact and whose `->>` text reads back as the same value) or the
- * value's text output (`c::text`), which the type's input function reads back exactly under the
- * pinned session settings. Text is used where plain JSON loses information: floats (`-0`,
- * NaN), json/jsonb (whitespace, key order, duplicate keys, JSON null vs SQL NULL), xml (the
- * declaration), arrays (lower bounds), composites, ranges, date/time (BC, infinity) and
- * anything unknown. money goes through numeric so lc_monetary cannot change it.
+ * A row's JSON object holds each column either as its JSON value (types whose JSON form is exact
+ * and reads back as the same value) or as a JSON string of the value's text output, which the
+ * type's input function reads back exactly under the pinned session settings. Text is used where
+ * plain JSON loses information: floats (`-0`, NaN), json/jsonb (whitespace, key order, duplicate
+ * keys, JSON null vs SQL NULL), xml (the declaration), arrays (lower bounds), composites,
+ * ranges, date/time (BC, infinity) and anything unknown. money goes through numeric so
+ * lc_monetary cannot change it.
  *
- * Restore reads every column back as `(j ->> 'name')::type`, so both sides share these rules.
+ * The dump asks PostgreSQL for plain COPY text (`copyColumnExpr`: every value in its text
+ * output form) and frames it as JSON in Node byte by byte (src/format/copy-to-ndjson.ts, kinds
+ * from `jsonKind`). That is the same JSON `row_to_json` prints over `dumpColumnExpr`, the
+ * reference form (test/copy-to-ndjson.test.ts compares them), at a third of the server's cost.
+ * Restore turns each JSON value back into COPY text (src/format/ndjson-to-copy.ts) for the same
+ * input functions, so both sides share these rules.
  */
 import type { ColumnInfo } from "./catalog.js";
-import { quoteIdent, quoteLiteral } from "./quote.js";
+import type { JsonKind } from "../format/copy-to-ndjson.js";
+import { quoteIdent } from "./quote.js";
 
 /** Base types whose row_to_json form is exact and reads back through `->>` unchanged. */
 const nativeTypes = new Set([
@@ -53,9 +59,21 @@ export function dumpColumnExpr(col: ColumnInfo, alias: string): string {
   }
 }
 
-/** The expression that reads column `col` back from json(b) value `json` (restore side). */
-export function decodeColumnExpr(col: ColumnInfo, json: string): string {
-  const text = `(${json} ->> ${quoteLiteral(col.name)})`;
-  if (columnEncoding(col) === "money") return `${text}::pg_catalog.numeric::pg_catalog.money`;
-  return `${text}::${col.type}`;
+/** How a column's COPY text becomes a JSON value in the row object. */
+export function jsonKind(col: ColumnInfo): JsonKind {
+  if (columnEncoding(col) !== "native") return "string";
+  if (col.baseType === "bool") return "bool";
+  return ["int2", "int4", "int8", "numeric"].includes(col.baseType) ? "number" : "string";
+}
+
+/**
+ * The select-list item for plain COPY text of column `col`: the value itself (COPY prints its
+ * output function), money as numeric (see above), and xml through its cast to text, because
+ * xml's output function drops a `<?xml ...?>` declaration that the cast keeps.
+ */
+export function copyColumnExpr(col: ColumnInfo, alias: string): string {
+  const ref = `${alias}.${quoteIdent(col.name)}`;
+  if (columnEncoding(col) === "money") return `${ref}::pg_catalog.numeric`;
+  if (col.baseType === "xml") return `${ref}::pg_catalog.text`;
+  return ref;
 }

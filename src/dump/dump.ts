@@ -9,7 +9,8 @@ import { to as copyTo } from "pg-copy-streams";
 import { InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
 import { readCatalog, type Catalog, type TableInfo } from "../db/catalog.js";
 import { connect, connectionError, isConnectionFailure, type ConnectOptions } from "../db/connect.js";
-import { columnEncoding, dumpColumnExpr } from "../db/encode.js";
+import { columnEncoding, copyColumnExpr, jsonKind } from "../db/encode.js";
+import { CopyToNdjson, type JsonKind } from "../format/copy-to-ndjson.js";
 import {
   describePlan,
   ownedCondition,
@@ -38,9 +39,6 @@ import { manifestKey, snapshotPrefix, tableObjectName } from "../storage/keys.js
 import type { Storage } from "../storage/storage.js";
 import { selectTables } from "./select-tables.js";
 import { toolVersion } from "../version.js";
-
-/** COPY options that make every JSON value one verbatim line (NOTES.md, "COPY and JSON"). */
-export const copyCsvOptions = "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'";
 
 export interface DumpOptions {
   connection: ConnectOptions;
@@ -304,27 +302,27 @@ export function checkRowSecurity(catalog: Catalog, tables: readonly TableInfo[])
   }
 }
 
-/** Builds the query that selects a table's rows as JSON (and the tenant key when framed). */
+/**
+ * Builds the query whose plain COPY text holds a table's rows (and, when framed, the tenant key
+ * as the first field, rows grouped by tenant), and the JSON shape of its columns.
+ */
 export function tableQuery(
   plan: TenantPlan,
   p: TablePlan,
   tenant: string | undefined,
   framed: boolean,
-): { sql: string; filter: string | null } {
-  const cols = p.table.columns.map((c) => dumpColumnExpr(c, "t")).join(", ");
+): { sql: string; filter: string | null; columns: { name: string; kind: JsonKind }[] } {
+  const columns = p.table.columns.map((c) => ({ name: c.name, kind: jsonKind(c) }));
+  const cols = p.table.columns.map((c) => copyColumnExpr(c, "t")).join(", ");
   const from = `${quoteTable(p.table)} t`;
   if (framed) {
     const { joins, key } = tenantKeyJoin(plan, p.table.id, "t");
-    const sql =
-      `SELECT pg_catalog.to_json(${key}), pg_catalog.row_to_json(r) FROM ${from}${joins}` +
-      ` CROSS JOIN LATERAL (SELECT ${cols}) r WHERE ${key} IS NOT NULL ORDER BY ${key}`;
-    return { sql, filter: `${key} IS NOT NULL${joins ? ` (via${joins})` : ""}` };
+    const sql = `SELECT (${key})::pg_catalog.text, ${cols} FROM ${from}${joins} WHERE ${key} IS NOT NULL ORDER BY ${key}`;
+    return { sql, filter: `${key} IS NOT NULL${joins ? ` (via${joins})` : ""}`, columns };
   }
-  if (tenant === undefined) {
-    return { sql: `SELECT pg_catalog.row_to_json(x) FROM (SELECT ${cols} FROM ${from}) x`, filter: null };
-  }
+  if (tenant === undefined) return { sql: `SELECT ${cols} FROM ${from}`, filter: null, columns };
   const filter = ownedCondition(plan, p.table.id, "t", tenant);
-  return { sql: `SELECT pg_catalog.row_to_json(x) FROM (SELECT ${cols} FROM ${from} WHERE ${filter}) x`, filter };
+  return { sql: `SELECT ${cols} FROM ${from} WHERE ${filter}`, filter, columns };
 }
 
 async function dumpTable(
@@ -339,15 +337,16 @@ async function dumpTable(
   const t = item.plan.table;
   const object = tableObjectName(t.schema, t.name);
   const key = snapshotPrefix(project, item.snap.id) + object;
-  const { sql, filter } = tableQuery(plan, item.plan, item.snap.tenant, item.framed);
-  const source = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (${copyCsvOptions})`));
+  const { sql, filter, columns } = tableQuery(plan, item.plan, item.snap.tenant, item.framed);
+  const source = client.query(copyTo(`COPY (${sql}) TO STDOUT`));
+  const json = new CopyToNdjson({ columns, tenantKeyFirst: item.framed });
   // Uncompressed size only: hashing the raw bytes too would cost ~0.5 s per GB for nothing.
   const raw = new ByteCounter();
   const stored = new DigestStream();
   const framer = item.framed ? new TenantFrameStream({ level }) : undefined;
   const encoder = framer ?? createCompressStream(level);
   const [, put] = await Promise.all([
-    pipeline(source, raw, encoder, stored, { signal }),
+    pipeline(source, json, raw, encoder, stored, { signal }),
     storage.put(key, stored, { signal }),
   ]);
   const frames: FrameEntry[] | undefined = framer?.frames.map((f) => ({
@@ -362,6 +361,7 @@ async function dumpTable(
 
   function entry(size: number): ManifestTable {
     const rows = source.rowCount;
+    if (json.rows !== rows) throw new Error(`table ${t.id}: COPY sent ${rows} rows, ${json.rows} were encoded`);
     if (frames && sum(frames, (f) => f.rows) !== rows) {
       throw new Error(`table ${t.id}: frames hold ${sum(frames, (f) => f.rows)} rows, COPY sent ${rows}`);
     }
