@@ -213,7 +213,10 @@ export class S3Storage implements Storage {
       const parts: { part: number; etag: string }[] = [];
       let partNumber = 0;
       let partError: unknown;
+      // Two part buffers, reused in turn: one fills while the other uploads (memory stays at
+      // 2 × partSize instead of a fresh buffer per part waiting for the garbage collector).
       let buffer = Buffer.allocUnsafe(this.partSize);
+      let uploading: typeof buffer | undefined;
       let filled = 0;
       let size = 0;
       const startUpload = (): Promise<string> =>
@@ -270,8 +273,10 @@ export class S3Storage implements Storage {
           if (filled === this.partSize) {
             uploadId ??= await startUpload();
             await inFlight; // at most one part uploading while the next one fills
+            const free = uploading; // its upload has settled: minio no longer reads it
             inFlight = sendPart(uploadId, ++partNumber, buffer);
-            buffer = Buffer.allocUnsafe(this.partSize);
+            uploading = buffer;
+            buffer = free ?? Buffer.allocUnsafe(this.partSize);
             filled = 0;
           }
         }
