@@ -9,7 +9,11 @@
  *   BENCH_TENANT_COUNTS   tenant counts for the --all-tenants memory check (default "10,10000")
  *   BENCH_TENANT_ROWS     rows of those datasets (default BENCH_ROWS)
  *   BENCH_REPEAT          runs per measurement, best time kept (default 2)
- *   BENCH_SECTIONS        any of dump,restore,tenants (default all three)
+ *   BENCH_SECTIONS        any of dump,restore,tenants,s3 (default all four)
+ *   BENCH_S3_ROWS         rows of the s3 section's dump table (default 1,000,000)
+ *   BENCH_S3_RESTORE_ROWS rows of the tenant the s3 section restores (default BENCH_RESTORE_ROWS)
+ *   BENCH_S3_JOBS         pgsnap dump --jobs in the s3 section (default 1)
+ *   PGSNAP_S3_PART_SIZE   passed through to pgsnap (bytes; default 16 MiB); sets the s3 RSS bound
  *   BENCH_RESTORE_ANALYZE=1  ANALYZE the live table after deleting the tenant (default: VACUUM only)
  *   BENCH_DATABASE_URL    use this server (superuser URL) instead of an embedded PostgreSQL 15
  */
@@ -30,6 +34,8 @@ import {
   type PostgresServer,
   type TestDatabase,
 } from "../test/helpers/postgres.js";
+import { DEFAULT_PART_SIZE } from "../src/storage/s3-storage.js";
+import { startS3Server, type S3Operation, type S3TestServer } from "../test/helpers/s3-server.js";
 import { createEmptyTable, generateTable, scalar, sql, tenantRows, type DatasetSpec } from "./data.js";
 import { best, hasGnuTime, runMeasured, runShellMeasured, timed, type Best, type Sample } from "./measure.js";
 import { fmtBytes, fmtInt, fmtRate, fmtRatio, fmtSeconds, formatTable } from "./report.js";
@@ -60,7 +66,12 @@ const TENANT_COUNTS = listEnv("BENCH_TENANT_COUNTS", [10, 10_000]);
 const TENANT_ROWS = intEnv("BENCH_TENANT_ROWS", ROWS);
 const REPEAT = intEnv("BENCH_REPEAT", 2);
 const RESTORE_ANALYZE = process.env["BENCH_RESTORE_ANALYZE"] === "1";
-const SECTIONS = new Set((process.env["BENCH_SECTIONS"] ?? "dump,restore,tenants").split(",").map((s) => s.trim()));
+const SECTIONS = new Set((process.env["BENCH_SECTIONS"] ?? "dump,restore,tenants,s3").split(",").map((s) => s.trim()));
+const S3_ROWS = intEnv("BENCH_S3_ROWS", 1_000_000);
+const S3_RESTORE_ROWS = intEnv("BENCH_S3_RESTORE_ROWS", RESTORE_ROWS);
+const S3_JOBS = intEnv("BENCH_S3_JOBS", 1);
+/** pgsnap's multipart part size (what it reads from PGSNAP_S3_PART_SIZE, else its default). */
+const S3_PART_SIZE = intEnv("PGSNAP_S3_PART_SIZE", DEFAULT_PART_SIZE);
 /** Tenants of the dump dataset; tenant 1 owns every 100th row (1 %). */
 const DUMP_TENANTS = 1000;
 const FOCUS_EVERY = 100;
@@ -121,6 +132,18 @@ const results: {
     experiments: { step: string; seconds: number }[];
   };
   tenants?: { rows: number; results: (Row & { tenants: number })[] };
+  s3?: {
+    dumpRows: number;
+    restoreRows: number;
+    partSize: number;
+    jobs: number;
+    /** partSize × 2 × jobs + 100 MiB (one upload per job, at most two parts in memory each). */
+    rssBoundBytes: number;
+    /** Rows in pairs: local first, then S3 (ratios["local"] / ["local RSS"] on the S3 row). */
+    results: (Row & { storage: "local" | "s3" })[];
+    /** S3 requests of the last run of each S3 measurement, by operation. */
+    requests: Record<string, Partial<Record<S3Operation, number>>>;
+  };
   targets: Target[];
 } = { startedAt: started.toISOString(), machine: {}, config: {}, dump: [], targets: [] };
 
@@ -588,6 +611,157 @@ async function tenantsSection(server: PostgresServer, work: string): Promise<voi
   results.tenants = { rows: TENANT_ROWS, results: out };
 }
 
+/**
+ * The same pgsnap commands on the same data, local directory vs S3 (s3rver in its own process,
+ * on this machine: its CPU and disk writes compete with pgsnap and PostgreSQL).
+ */
+async function s3Section(server: PostgresServer, work: string): Promise<void> {
+  const bound = S3_PART_SIZE * 2 * S3_JOBS + 100 * MB;
+  log(
+    `\n== s3: local directory vs s3:// (s3rver on 127.0.0.1); dump ${fmtInt(S3_ROWS)} rows, restore a tenant of ${fmtInt(S3_RESTORE_ROWS)} rows; part size ${fmtBytes(S3_PART_SIZE)}, --jobs ${S3_JOBS}`,
+  );
+  const s3: S3TestServer = await startS3Server();
+  const out: (Row & { storage: "local" | "s3" })[] = [];
+  const requests: Record<string, Partial<Record<S3Operation, number>>> = {};
+  try {
+    log(`  S3 server at ${s3.endpoint}`);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PGOPTIONS: "",
+      PGSNAP_S3_ENDPOINT: s3.endpoint,
+      PGSNAP_S3_ACCESS_KEY: s3.accessKey,
+      PGSNAP_S3_SECRET_KEY: s3.secretKey,
+      PGSNAP_S3_REGION: "us-east-1",
+    };
+    const dir = join(work, "s3");
+    mkdirSync(dir, { recursive: true });
+    const measure = async (label: string, run: () => Promise<Sample>, setup: () => Promise<void>) => {
+      log(`  ${label} ...`);
+      const b = await best(REPEAT, run, setup);
+      log(`    ${b.runs.map((s) => fmtSeconds(s)).join(" s, ")} s, peak RSS ${fmtBytes(b.rssBytes)}`);
+      return b;
+    };
+    const pair = (local: Row, remote: Row) => {
+      remote.ratios["local"] = remote.seconds / local.seconds;
+      remote.ratios["local RSS"] = (remote.rssBytes ?? NaN) / (local.rssBytes ?? NaN);
+      out.push({ ...local, storage: "local" }, { ...remote, storage: "s3" });
+    };
+    const pgsnap = (db: string, storage: string, args: string[]) =>
+      runMeasured(process.execPath, pgsnapArgs(db, storage, "bench", args), { env });
+
+    // (1) full dump: a fresh directory / a fresh bucket for every run.
+    const dumpDb = await createDatabase(server.url, { prefix: "bench_s3dump" });
+    dbs.push(dumpDb);
+    await generateTable(
+      dumpDb.url,
+      { rows: S3_ROWS, layout: { kind: "interleaved", tenants: DUMP_TENANTS, focusEvery: FOCUS_EVERY } },
+      log,
+    );
+    const localDir = join(dir, "dump");
+    const dumpArgs = ["dump", "--jobs", String(S3_JOBS)];
+    const localDump = await measure(
+      "pgsnap dump (full) → local",
+      () => pgsnap(dumpDb.url, localDir, dumpArgs),
+      () => rm(localDir, { recursive: true, force: true }),
+    );
+    let bucket = "";
+    const s3Dump = await measure(
+      "pgsnap dump (full) → s3",
+      () => pgsnap(dumpDb.url, `s3://${bucket}/bench`, dumpArgs),
+      async () => {
+        bucket = await s3.createBucket();
+        await s3.resetStats();
+      },
+    );
+    requests["dump (full)"] = (await s3.stats()).requests;
+    await rm(localDir, { recursive: true, force: true });
+    for (const [b, where] of [
+      [localDump, "local"],
+      [s3Dump, "s3"],
+    ] as const) {
+      const snap = parseSnapshots(b.sample)[0]!;
+      if (snap.rows !== S3_ROWS) throw new Error(`dump → ${where}: ${snap.rows} rows, expected ${S3_ROWS}`);
+    }
+    const dumpLabel = `pgsnap dump --jobs ${S3_JOBS} (full, ${fmtInt(S3_ROWS)} rows)`;
+    pair(
+      row(dumpLabel, localDump, { rows: S3_ROWS, outputBytes: parseSnapshots(localDump.sample)[0]!.storedBytes }),
+      row(dumpLabel, s3Dump, { rows: S3_ROWS, outputBytes: parseSnapshots(s3Dump.sample)[0]!.storedBytes }),
+    );
+    await dumpDb.drop();
+    dbs.splice(dbs.indexOf(dumpDb), 1);
+
+    // (2) restore of one tenant (the restore section's layout) from a `dump --tenant 1` snapshot.
+    const big = S3_RESTORE_ROWS;
+    const others = Math.max(1, Math.round(big / 100));
+    const live = await createDatabase(server.url, { prefix: "bench_s3restore" });
+    dbs.push(live);
+    await generateTable(live.url, { rows: big + others, layout: { kind: "big-first", bigRows: big, others: 9 } }, log);
+    const localStore = join(dir, "restore");
+    const restoreBucket = await s3.createBucket();
+    const s3Store = `s3://${restoreBucket}/bench`;
+    const snapOf = async (storage: string, where: string) => {
+      const b = await best(1, () => pgsnap(live.url, storage, ["dump", "--tenant", "1"]));
+      const snap = parseSnapshots(b.sample)[0]!;
+      if (snap.rows !== big) throw new Error(`dump --tenant 1 → ${where}: ${snap.rows} rows, expected ${big}`);
+      log(`  dump --tenant 1 → ${where}: ${fmtSeconds(b.seconds)} s, peak RSS ${fmtBytes(b.rssBytes)}`);
+      return { b, snap };
+    };
+    const localSnap = await snapOf(localStore, "local");
+    await s3.resetStats();
+    const s3Snap = await snapOf(s3Store, "s3");
+    requests["dump --tenant 1"] = (await s3.stats()).requests;
+    const tenantLabel = `pgsnap dump --tenant 1 (${fmtInt(big)} rows; 1 run, setup of the restore)`;
+    pair(
+      row(tenantLabel, localSnap.b, { rows: big, outputBytes: localSnap.snap.storedBytes }),
+      row(tenantLabel, s3Snap.b, { rows: big, outputBytes: s3Snap.snap.storedBytes }),
+    );
+
+    const deleteTenant = () =>
+      sql(
+        live.url,
+        "DELETE FROM public.t WHERE user_id = 1",
+        RESTORE_ANALYZE ? "VACUUM ANALYZE public.t" : "VACUUM public.t",
+      );
+    const restore = async (where: string, storage: string, id: string, setup: () => Promise<void>) => {
+      const b = await measure(
+        `pgsnap restore --tenant 1 ← ${where}`,
+        () => pgsnap(live.url, storage, ["restore", id, "--tenant", "1", "--confirm"]),
+        setup,
+      );
+      const r = JSON.parse(b.sample.stdout) as { tables: { inserted: number }[] };
+      const inserted = r.tables.reduce((a, x) => a + x.inserted, 0);
+      const present = Number(await scalar(live.url, "SELECT count(*) FROM public.t WHERE user_id = 1"));
+      if (inserted !== big || present !== big)
+        throw new Error(`restore ← ${where}: inserted ${inserted}, expected ${big}`);
+      return b;
+    };
+    const localRestore = await restore("local", localStore, localSnap.snap.id, deleteTenant);
+    const s3Restore = await restore("s3", s3Store, s3Snap.snap.id, async () => {
+      await deleteTenant();
+      await s3.resetStats();
+    });
+    requests["restore --tenant 1"] = (await s3.stats()).requests;
+    const restoreLabel = `pgsnap restore <id> --tenant 1 --confirm (${fmtInt(big)} rows inserted)`;
+    pair(
+      row(restoreLabel, localRestore, { rows: big, outputBytes: localSnap.snap.storedBytes, note: "size = snapshot" }),
+      row(restoreLabel, s3Restore, { rows: big, outputBytes: s3Snap.snap.storedBytes, note: "size = snapshot" }),
+    );
+    await live.drop();
+    dbs.splice(dbs.indexOf(live), 1);
+  } finally {
+    await s3.stop();
+  }
+  results.s3 = {
+    dumpRows: S3_ROWS,
+    restoreRows: S3_RESTORE_ROWS,
+    partSize: S3_PART_SIZE,
+    jobs: S3_JOBS,
+    rssBoundBytes: bound,
+    results: out,
+    requests,
+  };
+}
+
 // ---------------------------------------------------------------- report
 
 function printReport(): void {
@@ -677,6 +851,34 @@ function printReport(): void {
       ),
     );
   }
+  if (results.s3) {
+    const x = results.s3;
+    p(
+      `\nS3 vs LOCAL — same data, same commands; --storage <dir> vs s3://<bucket>/bench on s3rver (127.0.0.1, own process); part size ${fmtBytes(x.partSize)}, --jobs ${x.jobs}`,
+    );
+    p(
+      `  s3rver runs on this machine (${String(results.machine["cpus"])} cores) and writes to its own temp dir on the same disk: S3 times include its CPU and I/O competing with pgsnap and PostgreSQL; peak RSS is pgsnap's process only`,
+    );
+    p(
+      formatTable(
+        [head[0]!, "storage", ...head.slice(1), "S3/local time", "S3/local RSS"],
+        x.results.map((r) => {
+          const [what, ...rest] = cells(r);
+          return [what!, r.storage, ...rest, fmtRatio(r.ratios["local"]), fmtRatio(r.ratios["local RSS"])];
+        }),
+      ),
+    );
+    p(`\n  S3 requests of the last run of each measurement:`);
+    for (const [what, ops] of Object.entries(x.requests)) {
+      const list = Object.entries(ops)
+        .filter(([, n]) => (n ?? 0) > 0)
+        .map(([op, n]) => `${op} ${String(n)}`);
+      p(`  ${what}: ${list.join(", ")}`);
+    }
+    p(
+      `  RSS bound = part size × 2 × jobs + 100 MiB = ${fmtBytes(x.partSize)} × 2 × ${x.jobs} + 100 MiB = ${fmtBytes(x.rssBoundBytes)} (one upload per job, at most two parts in memory: one filling, one uploading)`,
+    );
+  }
   p(`\nTARGETS`);
   p(
     formatTable(
@@ -751,6 +953,19 @@ function computeTargets(): void {
       ok: pr.rssBytes === undefined ? undefined : pr.rssBytes <= 150 * MB,
     });
   }
+  if (results.s3) {
+    const x = results.s3;
+    x.results.forEach((r, i) => {
+      if (r.storage !== "s3") return;
+      const local = x.results[i - 1];
+      T.push({
+        check: `peak RSS ${r.label.split(" (")[0]} (s3)`,
+        target: `≤ ${fmtBytes(x.rssBoundBytes)} (part × 2 × ${x.jobs} jobs + 100 MiB)`,
+        measured: `${fmtBytes(r.rssBytes)} (local ${fmtBytes(local?.rssBytes)})`,
+        ok: r.rssBytes === undefined ? undefined : r.rssBytes <= x.rssBoundBytes,
+      });
+    });
+  }
   if (results.tenants && results.tenants.results.length > 1) {
     const rss = results.tenants.results.map((r) => r.rssBytes ?? NaN);
     const ratio = Math.max(...rss) / Math.min(...rss);
@@ -778,7 +993,7 @@ async function main(): Promise<void> {
   if (!existsSync(join(repoRoot, "dist", "cli", "main.js")))
     throw new Error("dist/ is missing: run `npm run build` (npm run bench does)");
   log(
-    `pgsnap bench: rows ${SCALES.map((s) => fmtInt(s)).join(", ")}; restore ${fmtInt(RESTORE_ROWS)}; tenants ${TENANT_COUNTS.join(" vs ")} × ${fmtInt(TENANT_ROWS)} rows; repeat ${REPEAT}; sections ${[...SECTIONS].join(",")}`,
+    `pgsnap bench: rows ${SCALES.map((s) => fmtInt(s)).join(", ")}; restore ${fmtInt(RESTORE_ROWS)}; tenants ${TENANT_COUNTS.join(" vs ")} × ${fmtInt(TENANT_ROWS)} rows; s3 ${fmtInt(S3_ROWS)} / ${fmtInt(S3_RESTORE_ROWS)}; repeat ${REPEAT}; sections ${[...SECTIONS].join(",")}`,
   );
   if (!(await hasGnuTime())) log("  /usr/bin/time not usable: peak RSS polled from /proc VmHWM (may miss short peaks)");
   const server = await openServer();
@@ -812,11 +1027,16 @@ async function main(): Promise<void> {
       tenantRows: TENANT_ROWS,
       repeat: REPEAT,
       sections: [...SECTIONS],
+      s3Rows: S3_ROWS,
+      s3RestoreRows: S3_RESTORE_ROWS,
+      s3Jobs: S3_JOBS,
+      s3PartSize: S3_PART_SIZE,
     };
     if (!tools.zstd) log("  zstd CLI not found: the psql | zstd row and the restore experiments are skipped");
     if (SECTIONS.has("dump")) for (const n of SCALES) await dumpSection(server, work, n, tools);
     if (SECTIONS.has("restore")) await restoreSection(server, work, tools);
     if (SECTIONS.has("tenants")) await tenantsSection(server, work);
+    if (SECTIONS.has("s3")) await s3Section(server, work);
     computeTargets();
     printReport();
     const outDir = join(repoRoot, "bench", "out");
