@@ -108,6 +108,23 @@ describe("a hostile text tenant id on a table without key", () => {
   });
 });
 
+describe("locks", () => {
+  it("a tenant restore waits for no whole-snapshot restore: exit 13 while one holds the project", async () => {
+    const storage = join(dir, "locks");
+    expect((await run(["dump", "--tenant", "plain"], storage)).code).toBe(0);
+    await withClient(db.url, async (c) => {
+      await c.query("BEGIN");
+      await c.query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext('*all*'))", [`pgsnap:${db.name}`]);
+      const r = await run(["restore", "latest", "--tenant", "plain", "--confirm"], storage);
+      expect(r.code, r.stderr).toBe(13);
+      expect(r.stderr).toMatch(/hint:/);
+      await c.query("ROLLBACK");
+    });
+    const after = await run(["restore", "latest", "--tenant", "plain", "--confirm"], storage);
+    expect(after.code, after.stderr).toBe(0);
+  });
+});
+
 describe("a custom rule and tenant names from a config file", () => {
   it("plans, dumps and restores a table whose tenant lives in another column", async () => {
     const storage = join(dir, "custom");

@@ -10,11 +10,9 @@ export interface ConnectOptions {
   applicationName?: string | undefined;
 }
 
-/** Where we connect, safe to print. */
+/** Where we connect, safe to print (passwords as ***). */
 export function describeTarget(url: string | undefined): string {
-  if (url) return redactSecrets(url);
-  const host = process.env["PGHOST"] ?? "localhost";
-  return `postgresql://${process.env["PGUSER"] ?? ""}@${host}:${process.env["PGPORT"] ?? "5432"}/${process.env["PGDATABASE"] ?? ""}`;
+  return url ? redactSecrets(url) : "the database of the libpq PG* environment variables";
 }
 
 const connectionCodes = new Set([
@@ -46,7 +44,7 @@ export function connectionError(err: unknown, url: string | undefined): Connecti
 }
 
 function passwordOf(url: string | undefined): string[] {
-  if (!url) return process.env["PGPASSWORD"] ? [process.env["PGPASSWORD"]] : [];
+  if (!url) return [];
   try {
     const p = decodeURIComponent(new URL(url).password);
     return p ? [p] : [];

@@ -116,9 +116,14 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     await client.query("BEGIN");
     inTransaction = true;
     await client.query("SET LOCAL row_security = off");
+    // A tenant restore holds (project, tenant) exclusively and (project, *all*) shared, so two
+    // restores of one tenant, or a whole-snapshot restore and any other, never overlap.
     const locked = await client.query<{ ok: boolean }>(
-      "SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2)) AS ok",
-      [`pgsnap:${project}`, tenant ?? "*all*"],
+      tenant === undefined
+        ? "SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext('*all*')) AS ok"
+        : "SELECT pg_catalog.pg_try_advisory_xact_lock_shared(pg_catalog.hashtext($1), pg_catalog.hashtext('*all*'))" +
+            " AND pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext($1), pg_catalog.hashtext($2)) AS ok",
+      tenant === undefined ? [`pgsnap:${project}`] : [`pgsnap:${project}`, tenant],
     );
     if (!locked.rows[0]!.ok) {
       throw new LockedError(
