@@ -147,6 +147,54 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
 
     const reenable = await disableTriggers(client, works, options.triggers ?? "disable", catalog.role.superuser);
 
+    // A tenant with no rows left in any restored table (wiped, or new in this database) is
+    // loaded straight into the live tables: nothing to delete, update or compare, so no staging.
+    // Every check still holds, later in the same transaction: a key of another tenant's row
+    // fails COPY (unique violation), and every loaded row must then count as the tenant's.
+    if (
+      tenant !== undefined &&
+      manifest.scope !== "full" &&
+      (await tenantIsAbsent(client, works, (id, a) => ownedCondition(plan, id, a, tenant)))
+    ) {
+      const checkCycles = await deferCyclicKeys(client, works, catalog.role.superuser);
+      const byId = new Map(works.map((w) => [w.live.id, w]));
+      for (const t of parentsFirst(works.map((w) => w.live))) {
+        const w = byId.get(t.id)!;
+        options.onProgress?.({ table: t.id, step: "load" });
+        w.result.inserted = await loadRows(
+          client,
+          options.storage,
+          manifest,
+          w,
+          tenant,
+          quoteTable(w.live),
+          options.signal,
+        );
+      }
+      for (const w of works) {
+        const owned = await client.query<{ n: string }>(
+          `SELECT count(*) AS n FROM ${quoteTable(w.live)} t WHERE ${ownedCondition(plan, w.live.id, "t", tenant)}`,
+        );
+        const foreign = w.result.inserted - Number(owned.rows[0]!.n);
+        if (foreign !== 0) {
+          throw new RefusedError(
+            "FOREIGN_TENANT_ROW",
+            `snapshot ${manifest.id}, table ${w.live.id}: ${foreign} row(s) do not belong to tenant ${tenant} (or their parent row is missing)`,
+            {
+              hint: "the snapshot was altered or mislabelled; nothing was changed (rolled back). Restore from another snapshot",
+            },
+          );
+        }
+      }
+      await checkCycles();
+      await reenable();
+      if (!options.dryRun) for (const w of works) await moveSequences(client, w, quoteTable(w.live));
+      await client.query(options.dryRun ? "ROLLBACK" : "COMMIT");
+      inTransaction = false;
+      const tables = works.map((w) => w.result);
+      return { snapshot: manifest.id, project, tenant, mode, dryRun: options.dryRun === true, tables };
+    }
+
     // 1. Stage every table, checking checksums and row counts while streaming.
     for (const w of works) {
       options.onProgress?.({ table: w.live.id, step: "staging" });
@@ -359,6 +407,24 @@ async function stageTable(
   await client.query(
     `CREATE TEMP TABLE ${w.stage} ON COMMIT DROP AS SELECT ${cols || "1 AS pgsnap_dummy"} FROM ${quoteTable(w.live)} WITH NO DATA`,
   );
+  await loadRows(client, storage, manifest, w, tenant, w.stage, signal);
+  await client.query(`ANALYZE ${w.stage}`);
+}
+
+/**
+ * Streams a table's rows (or the tenant's frame) from storage into `target` with COPY, checking
+ * the object's sha256 and row count against the manifest. Returns the rows loaded.
+ */
+async function loadRows(
+  client: pg.Client,
+  storage: Storage,
+  manifest: Manifest,
+  w: Work,
+  tenant: string | undefined,
+  target: string,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const cols = w.columns.map((c) => quoteIdent(c.name)).join(", ");
   const key = snapshotPrefix(manifest.project, manifest.id) + w.snap.object;
   let expect: { sha256: string; rows: number; range?: { offset: number; length: number } } | undefined;
   if (w.snap.frames) {
@@ -385,15 +451,18 @@ async function stageTable(
     }
     const digest = new DigestStream();
     const transcoder = new NdjsonToCopy({ columns: w.columns.map((c) => c.name) });
-    const sink = client.query(copyFrom(`COPY ${w.stage} (${cols}) FROM STDIN`));
+    const sink = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN`));
     try {
       await pipeline(source, digest, createDecompressStream(), transcoder, sink, { signal });
     } catch (err) {
       // The rows' values passed their types' input functions when they were dumped, so a
-      // failure here is the object's fault (or a domain that became stricter since).
+      // failure here is the object's fault; but a constraint (SQLSTATE class 23: a key of
+      // another tenant's row, a missing parent, a stricter domain) is the database refusing.
+      const code = (err as { code?: unknown }).code;
       if (
         (err instanceof PgsnapError && err.exitCode !== ExitCode.integrity) ||
-        (err as { name?: string }).name === "AbortError"
+        (err as { name?: string }).name === "AbortError" ||
+        (typeof code === "string" && code.startsWith("23"))
       )
         throw err;
       throw new IntegrityError(
@@ -423,8 +492,24 @@ async function stageTable(
         },
       );
     }
+    return sink.rowCount;
   }
-  await client.query(`ANALYZE ${w.stage}`);
+  return 0;
+}
+
+/** Does the tenant own no row in any of the tables? */
+async function tenantIsAbsent(
+  client: pg.Client,
+  works: Work[],
+  owned: (id: string, alias: string) => string,
+): Promise<boolean> {
+  for (const w of works) {
+    const r = await client.query<{ any: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${quoteTable(w.live)} t WHERE ${owned(w.live.id, "t")}) AS any`,
+    );
+    if (r.rows[0]!.any) return false;
+  }
+  return true;
 }
 
 /** Refuses when a staged key equals the key of a live row that is not the tenant's. */
@@ -533,13 +618,13 @@ async function insertMissing(
 }
 
 /** Moves the table's sequences up to the largest restored value; never down (other tenants share them). */
-async function moveSequences(client: pg.Client, w: Work): Promise<void> {
+async function moveSequences(client: pg.Client, w: Work, from: string = w.stage): Promise<void> {
   for (const seq of w.live.sequences) {
     const col = w.live.columns.find((c) => c.name === seq.column);
     if (!col || !["int2", "int4", "int8"].includes(col.baseType)) continue;
     const seqName = `${quoteIdent(seq.schema)}.${quoteIdent(seq.name)}`;
     await client.query(
-      `SELECT pg_catalog.setval(${quoteLiteral(seqName)}::pg_catalog.regclass, m) FROM (SELECT max(${quoteIdent(seq.column)})::int8 AS m FROM ${w.stage}) x, ${seqName} q ` +
+      `SELECT pg_catalog.setval(${quoteLiteral(seqName)}::pg_catalog.regclass, m) FROM (SELECT max(${quoteIdent(seq.column)})::int8 AS m FROM ${from}) x, ${seqName} q ` +
         `WHERE x.m IS NOT NULL AND x.m > CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END`,
     );
   }
