@@ -36,6 +36,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+const base = () => join(dir, "base");
+
+function restoreTenant3(storage: string, ...flags: string[]) {
+  return runPgsnap(["restore", snapshot.id, "--tenant", "3", ...flags, "--db", db.url, "--storage", storage]);
+}
+
 async function fingerprint(): Promise<Record<string, string>> {
   return withClient(db.url, async (c) => {
     const out: Record<string, string> = {};
@@ -95,18 +101,7 @@ describe("restore of a wiped tenant", () => {
       db.url,
       async (c) => (await c.query("SELECT sum(stock)::text AS s FROM products WHERE user_id <> 3")).rows[0].s,
     );
-    const r = await runPgsnap([
-      "restore",
-      snapshot.id,
-      "--tenant",
-      "3",
-      "--confirm",
-      "--db",
-      db.url,
-      "--storage",
-      join(dir, "base"),
-      "--json",
-    ]);
+    const r = await restoreTenant3(base(), "--confirm", "--json");
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.tables.reduce((a: number, t: any) => a + t.inserted, 0)).toBe(snapshot.rows);
     expect(r.json.tables.every((t: any) => t.deleted === 0 && t.updated === 0)).toBe(true);
@@ -122,72 +117,23 @@ describe("restore of a wiped tenant", () => {
 
   it("a dry run reports the rows and changes nothing, sequences included", async () => {
     const wiped = await fingerprint();
-    const r = await runPgsnap([
-      "restore",
-      snapshot.id,
-      "--tenant",
-      "3",
-      "--dry-run",
-      "--db",
-      db.url,
-      "--storage",
-      join(dir, "base"),
-      "--json",
-    ]);
+    const r = await restoreTenant3(base(), "--dry-run", "--json");
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.dryRun).toBe(true);
     expect(r.json.tables.find((t: any) => t.table === "public.sales").inserted).toBe(120);
     expect(await fingerprint()).toEqual(wiped);
     // leave the tenant restored for the next test
-    expect(
-      (
-        await runPgsnap([
-          "restore",
-          snapshot.id,
-          "--tenant",
-          "3",
-          "--confirm",
-          "--db",
-          db.url,
-          "--storage",
-          join(dir, "base"),
-        ])
-      ).code,
-    ).toBe(0);
+    expect((await restoreTenant3(base(), "--confirm")).code).toBe(0);
   });
 
   it("refuses a row of another tenant in the snapshot (exit 3) and rolls everything back", async () => {
     const wiped = await fingerprint();
     const storage = await tampered("clients", (l) => l.replace('"user_id":3', '"user_id":4'));
-    const r = await runPgsnap([
-      "restore",
-      snapshot.id,
-      "--tenant",
-      "3",
-      "--confirm",
-      "--db",
-      db.url,
-      "--storage",
-      storage,
-    ]);
+    const r = await restoreTenant3(storage, "--confirm");
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/public\.clients.*do not belong to tenant 3/);
     expect(await fingerprint()).toEqual(wiped);
-    expect(
-      (
-        await runPgsnap([
-          "restore",
-          snapshot.id,
-          "--tenant",
-          "3",
-          "--confirm",
-          "--db",
-          db.url,
-          "--storage",
-          join(dir, "base"),
-        ])
-      ).code,
-    ).toBe(0);
+    expect((await restoreTenant3(base(), "--confirm")).code).toBe(0);
   });
 
   it("refuses a snapshot key that is another tenant's row (exit 3), never touching that row", async () => {
@@ -197,34 +143,10 @@ describe("restore of a wiped tenant", () => {
       async (c) => (await c.query("SELECT min(id)::text AS id FROM clients WHERE user_id = 4")).rows[0].id as string,
     );
     const storage = await tampered("clients", (l) => l.replace(/"id":\d+/, `"id":${theirs}`));
-    const r = await runPgsnap([
-      "restore",
-      snapshot.id,
-      "--tenant",
-      "3",
-      "--confirm",
-      "--db",
-      db.url,
-      "--storage",
-      storage,
-    ]);
+    const r = await restoreTenant3(storage, "--confirm");
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/clients/);
     expect(await fingerprint()).toEqual(wiped);
-    expect(
-      (
-        await runPgsnap([
-          "restore",
-          snapshot.id,
-          "--tenant",
-          "3",
-          "--confirm",
-          "--db",
-          db.url,
-          "--storage",
-          join(dir, "base"),
-        ])
-      ).code,
-    ).toBe(0);
+    expect((await restoreTenant3(base(), "--confirm")).code).toBe(0);
   });
 });

@@ -109,7 +109,7 @@ describe("a hostile text tenant id on a table without key", () => {
 });
 
 describe("locks", () => {
-  it("a tenant restore waits for no whole-snapshot restore: exit 13 while one holds the project", async () => {
+  it("a tenant restore is refused (exit 13) while a whole-snapshot restore holds the project", async () => {
     const storage = join(dir, "locks");
     expect((await run(["dump", "--tenant", "plain"], storage)).code).toBe(0);
     await withClient(db.url, async (c) => {
