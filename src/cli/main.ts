@@ -106,7 +106,9 @@ function printError(err: PgsnapError): void {
     );
   }
   process.stderr.write(`pgsnap: error: ${clean(err.message)}\n`);
-  if (err.hint) process.stderr.write(`hint: ${clean(err.hint)}\n`);
+  const hint =
+    err.hint ?? (err.exitCode === ExitCode.usage ? "see pgsnap --help (or pgsnap <command> --help)" : undefined);
+  if (hint) process.stderr.write(`hint: ${clean(hint)}\n`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -126,6 +128,14 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help")
         return 0;
+      // commander already printed the message and the --help pointer on stderr.
+      if (jsonMode) {
+        const message = err.message.replace(/^error: /, "");
+        process.stdout.write(
+          JSON.stringify({ error: { code: "USAGE", message, hint: "see pgsnap --help", exitCode: ExitCode.usage } }) +
+            "\n",
+        );
+      }
       return ExitCode.usage;
     }
     if (interrupted && !(err instanceof PgsnapError && err.exitCode !== ExitCode.internal)) {
