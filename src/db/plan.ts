@@ -156,7 +156,8 @@ export function ownedCondition(
       return `${alias}.${quoteIdent(p.column!.name)} = ${tenantLiteral(tenant, p.column!)}`;
     case "custom": {
       const filter = p.rule!.filter!.replace(/:tenant\b/g, quoteLiteral(tenant));
-      return `(SELECT (${filter}) FROM (SELECT ${alias}.*) AS t)`;
+      // The rule is written over alias t; under another alias, t is bound to that row.
+      return alias === "t" ? `(${filter})` : `(SELECT (${filter}) FROM (SELECT ${alias}.*) AS t)`;
     }
     case "via": {
       const fk = p.fk!;
