@@ -35,6 +35,7 @@ function intOption(name: string, min: number, max: number) {
   };
 }
 
+/** Opens the storage the resolved config names. */
 export function storageOf(config: ResolvedConfig): Storage {
   return openStorage(config.storageUrl, config.s3);
 }
@@ -53,6 +54,7 @@ export function projectWithoutDb(config: ResolvedConfig): string | undefined {
   return undefined;
 }
 
+/** Adds dump, list, inspect, plan and the extra commands to `program`. */
 export function registerCommands(program: Command, contextFor: ContextFor): void {
   program
     .command("dump")

@@ -72,6 +72,7 @@ function seriesKey(m: Manifest): string {
   return `${m.project}\u0000${m.scope}\u0000${m.scope === "tenant" ? (m.tenants ?? []).join(",") : ""}`;
 }
 
+/** Applies a retention policy to a storage (see the module comment for the rules). */
 export async function prune(options: PruneOptions): Promise<PruneResult> {
   const policy = {
     keepLast: options.keepLast,

@@ -41,6 +41,7 @@ function sink(): Writable {
   });
 }
 
+/** Loads every table into rolled-back scratch tables and checks it encodes back unchanged. */
 export async function restoreTest(
   connection: ConnectOptions,
   storage: Storage,
