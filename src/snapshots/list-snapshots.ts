@@ -7,7 +7,7 @@ import {
   type Manifest,
   type SnapshotScope,
 } from "../format/manifest.js";
-import { isSnapshotId } from "../format/snapshot-id.js";
+import { isSnapshotId, parseSnapshotTime } from "../format/snapshot-id.js";
 import { projectPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 
@@ -56,6 +56,43 @@ export async function listSnapshots(
     .sort(newestFirst);
 }
 
+/**
+ * The newest matching snapshot, reading manifests newest id first and stopping as soon as no
+ * older id can hold newer data: a snapshot's data time (createdAt) is at most its id's time plus
+ * the second the id truncates (extracted snapshots carry their source's, older, data time). So
+ * `latest` reads a few manifests, not every one of the project.
+ */
+async function findLatest(
+  storage: Storage,
+  project: string | undefined,
+  options: SnapshotFilter,
+): Promise<Manifest | undefined> {
+  const keys = (await manifestKeys(storage, project, options.signal)).sort((a, b) =>
+    idOf(a) < idOf(b) ? 1 : idOf(a) > idOf(b) ? -1 : 0,
+  );
+  let best: Manifest | undefined;
+  for (const key of keys) {
+    const idTime = parseSnapshotTime(idOf(key))?.getTime() ?? Number.POSITIVE_INFINITY;
+    if (best !== undefined && idTime + 1000 < Date.parse(best.createdAt)) break;
+    let m: Manifest;
+    try {
+      m = parseManifest(await storage.getBytes(key, { signal: options.signal }), key);
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      options.onSkip?.(key, err);
+      continue;
+    }
+    if (options.tenant !== undefined && !manifestHasTenant(m, options.tenant)) continue;
+    if (options.scopes !== undefined && !options.scopes.includes(m.scope)) continue;
+    if (best === undefined || newestFirst(m, best) < 0) best = m;
+  }
+  return best;
+}
+
+function idOf(key: string): string {
+  return key.split("/")[1] ?? "";
+}
+
 /** Newest data first: by the time the snapshot's data was read, then by id. */
 export function newestFirst(a: Manifest, b: Manifest): number {
   if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
@@ -73,8 +110,7 @@ export async function findSnapshot(
   options: SnapshotFilter = {},
 ): Promise<Manifest> {
   if (ref === "latest") {
-    const all = await listSnapshots(storage, project, options);
-    const m = all[0];
+    const m = await findLatest(storage, project, options);
     if (!m) {
       throw new UsageError(
         "SNAPSHOT_NONE",
