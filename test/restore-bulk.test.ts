@@ -150,3 +150,24 @@ describe("restore of a wiped tenant", () => {
     expect((await restoreTenant3(base(), "--confirm")).code).toBe(0);
   });
 });
+
+describe("restore of a tenant whose rows moved after the snapshot", () => {
+  it("puts a sale back on its old client and removes the client created since (writes before deletes)", async () => {
+    const before = await fingerprint();
+    await withClient(db.url, async (c) => {
+      const created = await c.query<{ id: string }>(
+        "INSERT INTO clients (user_id, name) VALUES (3, 'created after the snapshot') RETURNING id::text AS id",
+      );
+      await c.query("UPDATE sales SET client_id = $1 WHERE id = (SELECT min(id) FROM sales WHERE user_id = 3)", [
+        created.rows[0]!.id,
+      ]);
+    });
+    const r = await restoreTenant3(base(), "--confirm", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const byTable = Object.fromEntries(r.json.tables.map((t: any) => [t.table, t]));
+    expect(byTable["public.clients"].deleted).toBe(1);
+    expect(byTable["public.sales"].updated).toBe(1);
+    const after = await fingerprint();
+    for (const t of [...TABLES, "payment_methods"]) expect(after[t], t).toBe(before[t]);
+  });
+});

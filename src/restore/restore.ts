@@ -238,29 +238,44 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     }
 
     // 4. Deletes children first, then updates and inserts parents first; keys in a cycle of
-    // tables (store ⇄ staff) are checked once all rows are written.
+    // tables (store ⇄ staff) are checked once all rows are written. If a delete hits a foreign
+    // key (a tenant's row was re-pointed, after the snapshot, to a parent the snapshot lacks),
+    // the other order is tried: writes first, then deletes. Either order must pass every key.
     const order = parentsFirst(works.map((w) => w.live));
     const checkCycles = await deferCyclicKeys(client, works, catalog.role.superuser);
     const byId = new Map(works.map((w) => [w.live.id, w]));
-    if (mode === "replace") {
+    const deletes = async () => {
+      if (mode !== "replace") return;
       for (const t of [...order].reverse()) {
-        const w = byId.get(t.id)!;
         options.onProgress?.({ table: t.id, step: "delete" });
         await deleteAbsent(
           client,
-          w,
+          byId.get(t.id)!,
           catalog.tables.values(),
           new Set(byId.keys()),
-          (id, alias) => owned(id, alias),
+          owned,
           owned(t.id, "t"),
         );
       }
-    }
-    for (const t of order) {
-      const w = byId.get(t.id)!;
-      options.onProgress?.({ table: t.id, step: "write" });
-      await updateChanged(client, w);
-      await insertMissing(client, w, mode, (alias) => owned(t.id, alias));
+    };
+    const writes = async () => {
+      for (const t of order) {
+        const w = byId.get(t.id)!;
+        options.onProgress?.({ table: t.id, step: "write" });
+        await updateChanged(client, w);
+        await insertMissing(client, w, mode, (alias) => owned(t.id, alias));
+      }
+    };
+    await client.query("SAVEPOINT pgsnap_writes");
+    try {
+      await deletes();
+      await writes();
+    } catch (err) {
+      if ((err as { code?: string }).code !== "23503" || mode !== "replace") throw err;
+      await client.query("ROLLBACK TO SAVEPOINT pgsnap_writes");
+      for (const w of works) Object.assign(w.result, { deleted: 0, inserted: 0, updated: 0 });
+      await writes();
+      await deletes();
     }
     await checkCycles();
     await reenable();
