@@ -310,6 +310,27 @@ describe("tenant discovery", () => {
   });
 });
 
+describe("many tenant snapshots in one run", () => {
+  it("gives every snapshot its own id, even hundreds within one second", async () => {
+    const db = await createDatabase(serverUrl, { prefix: "pgsnap_ids" });
+    try {
+      await withClient(db.url, (c) => c.query("CREATE TABLE notes (id int PRIMARY KEY, user_id int NOT NULL)"));
+      await withClient(db.url, (c) => c.query("INSERT INTO notes SELECT g, g FROM generate_series(1, 300) g"));
+      const storage = freshDir();
+      const tenants = Array.from({ length: 300 }, (_, i) => ["--tenant", String(i + 1)]).flat();
+      const r = await runPgsnap(["dump", ...tenants, "--db", db.url, "--storage", storage, "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      const ids = r.json.snapshots.map((s: any) => s.id);
+      expect(new Set(ids).size).toBe(300);
+      const listed = await runPgsnap(["list", "--db", db.url, "--storage", storage, "--json"]);
+      expect(listed.json.snapshots).toHaveLength(300);
+      for (const s of listed.json.snapshots) expect(s.rows).toBe(1);
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
 describe("10,000 small tenants", () => {
   let db: TestDatabase;
   beforeAll(async () => {

@@ -35,7 +35,7 @@ import {
 import { newSnapshotId } from "../format/snapshot-id.js";
 import { TenantFrameStream } from "../format/tenant-frames.js";
 import { createCompressStream } from "../format/zstd.js";
-import { manifestKey, snapshotPrefix, tableObjectName } from "../storage/keys.js";
+import { manifestKey, projectPrefix, snapshotPrefix, tableObjectName } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { selectTables } from "./select-tables.js";
 import { toolVersion } from "../version.js";
@@ -163,10 +163,15 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
       }
     }
 
-    const snaps: SnapshotWork[] =
-      scope === "tenant"
-        ? options.tenants!.map((tenant) => ({ id: newSnapshotId(), scope, tenant, tables: [], createdAt: new Date() }))
-        : [{ id: newSnapshotId(), scope, tenant: undefined, tables: [], createdAt: new Date() }];
+    const tenantsOfSnaps = scope === "tenant" ? [...options.tenants!] : [undefined];
+    const ids = await freshSnapshotIds(options.storage, project, tenantsOfSnaps.length, signal);
+    const snaps: SnapshotWork[] = tenantsOfSnaps.map((tenant, i) => ({
+      id: ids[i]!,
+      scope,
+      tenant,
+      tables: [],
+      createdAt: new Date(),
+    }));
     const items: WorkItem[] = [];
     for (const snap of snaps) {
       for (const p of dumped) items.push({ snap, plan: p, framed: scope === "tenants" && p.scope !== "global" });
@@ -264,6 +269,28 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
   } finally {
     await Promise.all([main, ...workers].map((c) => c.end().catch(() => {})));
   }
+}
+
+/**
+ * `n` snapshot ids that no other snapshot of this run or of the storage uses: ids carry only
+ * 16 random bits per second, so many tenants dumped in one second would otherwise collide and
+ * overwrite each other's objects. One LIST per second of ids (the ids' common prefix).
+ */
+async function freshSnapshotIds(storage: Storage, project: string, n: number, signal: AbortSignal): Promise<string[]> {
+  const ids = new Set<string>();
+  const taken = new Map<string, Set<string>>();
+  while (ids.size < n) {
+    const id = newSnapshotId();
+    const second = id.slice(0, id.indexOf("-") + 1);
+    let seen = taken.get(second);
+    if (seen === undefined) {
+      const existing = await storage.list(projectPrefix(project) + second, { signal });
+      seen = new Set(existing.map((o) => o.key.split("/")[1]!));
+      taken.set(second, seen);
+    }
+    if (!seen.has(id)) ids.add(id);
+  }
+  return [...ids];
 }
 
 /** The CLI's JSON view of a manifest. */
