@@ -276,7 +276,12 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
  * 16 random bits per second, so many tenants dumped in one second would otherwise collide and
  * overwrite each other's objects. One LIST per second of ids (the ids' common prefix).
  */
-async function freshSnapshotIds(storage: Storage, project: string, n: number, signal: AbortSignal): Promise<string[]> {
+export async function freshSnapshotIds(
+  storage: Storage,
+  project: string,
+  n: number,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const ids = new Set<string>();
   const taken = new Map<string, Set<string>>();
   while (ids.size < n) {

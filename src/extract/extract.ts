@@ -10,12 +10,11 @@ import { DigestStream, sha256Hex } from "../format/digest.js";
 import { LineFilter } from "../format/line-filter.js";
 import { manifestName, type Manifest, type ManifestTable } from "../format/manifest.js";
 import { rawEqualsTenant, scanValues } from "../format/row-scan.js";
-import { newSnapshotId } from "../format/snapshot-id.js";
 import { compressBuffer, createCompressStream, createDecompressStream } from "../format/zstd.js";
 import { findSnapshot } from "../snapshots/list-snapshots.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
-import { snapshotResult, type SnapshotResult } from "../dump/dump.js";
+import { freshSnapshotIds, snapshotResult, type SnapshotResult } from "../dump/dump.js";
 
 export interface ExtractOptions {
   storage: Storage;
@@ -44,7 +43,7 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
       hint: "extract works from full and tenants snapshots",
     });
   }
-  const id = newSnapshotId();
+  const id = (await freshSnapshotIds(to, source.project, 1, options.signal))[0]!;
   const srcPrefix = snapshotPrefix(source.project, source.id);
   const dstPrefix = snapshotPrefix(source.project, id);
   const tables: ManifestTable[] = [];
