@@ -544,9 +544,11 @@ async function bestInProcess(fn: () => Promise<number>): Promise<number> {
 function summarizeBreakdown(lines: string[], total: number): { step: string; seconds: number; share: number }[] {
   const steps = new Map<string, number>();
   const classify = (stmt: string): string => {
-    if (/^COPY pg_temp\.pgsnap_raw/i.test(stmt)) return "COPY NDJSON → staging (j jsonb): parse + write";
-    if (/^CREATE TEMP TABLE pg_temp\."?pgsnap_stage.* AS SELECT/i.test(stmt))
-      return "CTAS decode (j ->> 'col')::type → typed staging";
+    if (/^COPY pg_temp\."?pgsnap_stage/i.test(stmt)) return "COPY NDJSON (as COPY text) → typed staging";
+    if (/^COPY "/i.test(stmt)) return "COPY NDJSON (as COPY text) → live table (wiped tenant)";
+    if (/^SELECT count\(\*\) AS n FROM/i.test(stmt) || /^SELECT EXISTS/i.test(stmt))
+      return "check: the tenant's rows (before and after the load)";
+    if (/^CREATE TEMP TABLE/i.test(stmt)) return "create staging";
     if (/^ANALYZE/i.test(stmt)) return "ANALYZE staging";
     if (/^SELECT pg_catalog\.row_to_json\(s\)/i.test(stmt) || /^DELETE FROM pg_temp/i.test(stmt))
       return "check: every staged row is the tenant's";
