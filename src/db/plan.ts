@@ -150,27 +150,12 @@ export function ownedCondition(
   tenant: string,
   relationOf: RelationOf = liveRelation(plan),
 ): string {
-  const p = mustPlan(plan, id);
-  switch (p.scope) {
-    case "direct":
-      return `${alias}.${quoteIdent(p.column!.name)} = ${tenantLiteral(tenant, p.column!)}`;
-    case "custom": {
-      const filter = p.rule!.filter!.replace(/:tenant\b/g, quoteLiteral(tenant));
-      // The rule is written over alias t; under another alias, t is bound to that row.
-      return alias === "t" ? `(${filter})` : `(SELECT (${filter}) FROM (SELECT ${alias}.*) AS t)`;
-    }
-    case "via": {
-      const fk = p.fk!;
-      const parentAlias = `p${p.depth}`;
-      return (
-        `${tuple(alias, fk.columns)} IN (SELECT ${fk.refColumns.map((c) => `${parentAlias}.${quoteIdent(c)}`).join(", ")}` +
-        ` FROM ${relationOf(fk.refTable)} ${parentAlias}` +
-        ` WHERE ${ownedCondition(plan, fk.refTable, parentAlias, tenant, relationOf)})`
-      );
-    }
-    case "global":
-      return "false";
-  }
+  return ownership(plan, id, alias, relationOf, (p, a) => {
+    if (p.scope === "direct") return `${a}.${quoteIdent(p.column!.name)} = ${tenantLiteral(tenant, p.column!)}`;
+    const filter = p.rule!.filter!.replace(/:tenant\b/g, quoteLiteral(tenant));
+    // The rule is written over alias t; under another alias, t is bound to that row.
+    return a === "t" ? `(${filter})` : `(SELECT (${filter}) FROM (SELECT ${a}.*) AS t)`;
+  });
 }
 
 /**
@@ -183,22 +168,40 @@ export function ownedByAnyCondition(
   alias: string,
   relationOf: RelationOf = liveRelation(plan),
 ): string {
+  return ownership(plan, id, alias, relationOf, (p, a) => {
+    if (p.scope === "direct") return `${a}.${quoteIdent(p.column!.name)} IS NOT NULL`;
+    return p.rule?.key ? `(SELECT (${p.rule.key}) IS NOT NULL FROM (SELECT ${a}.*) AS t)` : "true";
+  });
+}
+
+/**
+ * The shared shape of both conditions: a `via` row belongs where its parent row (found through
+ * its foreign key in `relationOf`) belongs; `owner` decides for `direct` and `custom` rows;
+ * global rows belong to no tenant.
+ */
+function ownership(
+  plan: TenantPlan,
+  id: string,
+  alias: string,
+  relationOf: RelationOf,
+  owner: (p: TablePlan, alias: string) => string,
+): string {
   const p = mustPlan(plan, id);
   switch (p.scope) {
     case "direct":
-      return `${alias}.${quoteIdent(p.column!.name)} IS NOT NULL`;
     case "custom":
-      return p.rule?.key ? `(SELECT (${p.rule.key}) IS NOT NULL FROM (SELECT ${alias}.*) AS t)` : "true";
+      return owner(p, alias);
     case "via": {
       const fk = p.fk!;
       const parentAlias = `p${p.depth}`;
       return (
         `${tuple(alias, fk.columns)} IN (SELECT ${fk.refColumns.map((c) => `${parentAlias}.${quoteIdent(c)}`).join(", ")}` +
-        ` FROM ${relationOf(fk.refTable)} ${parentAlias} WHERE ${ownedByAnyCondition(plan, fk.refTable, parentAlias, relationOf)})`
+        ` FROM ${relationOf(fk.refTable)} ${parentAlias}` +
+        ` WHERE ${ownership(plan, fk.refTable, parentAlias, relationOf, owner)})`
       );
     }
     case "global":
-      return "true";
+      return "false";
   }
 }
 
