@@ -3,31 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Manifest } from "../format/manifest.js";
+import { testManifest } from "../../test/helpers/manifest.js";
 import { FsStorage } from "../storage/fs-storage.js";
 import { findSnapshot, listSnapshots } from "./list-snapshots.js";
 
-function manifest(id: string, createdAt: string, scope: Manifest["scope"], tenants: string[] | null): Manifest {
-  return {
-    format: "pgsnap-snapshot",
-    version: 1,
-    id,
-    project: "p",
-    scope,
-    tenantColumn: "user_id",
-    tenants,
-    createdAt,
-    finishedAt: createdAt,
-    durationMs: 1,
-    tool: { name: "pgsnap", version: "0" },
-    server: { version: "15", versionNum: 150000, database: "p" },
-    encoding: { rows: "ndjson", compression: "zstd", level: 3 },
-    settings: {},
-    rows: 0,
-    bytes: 0,
-    storedBytes: 0,
-    tables: [],
-  };
-}
+const manifest = testManifest;
 
 describe("finding snapshots", () => {
   let dir: string;
