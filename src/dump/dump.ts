@@ -21,7 +21,8 @@ import {
   type TenantPlan,
 } from "../db/plan.js";
 import { quoteTable } from "../db/quote.js";
-import { checkTenantValue } from "../db/tenant-value.js";
+import { canonicalTenant, tenantKeyColumn } from "../db/tenant-value.js";
+import { readSourceIdentity } from "../db/source-identity.js";
 import { pinnedSettings } from "../db/session.js";
 import { ByteCounter, DigestStream } from "../format/digest.js";
 import {
@@ -143,7 +144,10 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
       );
     }
     const dumped = scope === "tenant" ? tenantPlans : plans;
-    for (const tenant of options.tenants ?? []) await checkTenantValue(main, plan, tenant);
+    // Each tenant id in its canonical spelling (`1.0` = `1`, citext case, uuid case), once.
+    const canonicalTenants: string[] = [];
+    for (const tenant of options.tenants ?? []) canonicalTenants.push(await canonicalTenant(main, plan, tenant));
+    const source = await readSourceIdentity(main);
     checkRowSecurity(
       catalog,
       dumped.map((p) => p.table),
@@ -163,7 +167,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
       }
     }
 
-    const tenantsOfSnaps = scope === "tenant" ? [...options.tenants!] : [undefined];
+    const tenantsOfSnaps = scope === "tenant" ? [...new Set(canonicalTenants)] : [undefined];
     const ids = await freshSnapshotIds(options.storage, project, tenantsOfSnaps.length, signal);
     const snaps: SnapshotWork[] = tenantsOfSnaps.map((tenant, i) => ({
       id: ids[i]!,
@@ -233,6 +237,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
         project,
         scope: snap.scope,
         tenantColumn: options.tenantColumn,
+        tenantType: tenantKeyColumn(plan)?.baseType ?? null,
         tenants,
         createdAt: snap.createdAt.toISOString(),
         finishedAt: finished.toISOString(),
@@ -243,6 +248,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
           versionNum: catalog.role.serverVersionNum,
           database: catalog.role.database,
         },
+        source,
         encoding: { rows: "ndjson", compression: "zstd", level },
         settings: { ...pinnedSettings },
         rows: sum(snap.tables, (t) => t.rows),
@@ -348,8 +354,9 @@ export function tableQuery(
   const cols = p.table.columns.map((c) => copyColumnExpr(c, "t")).join(", ");
   const from = `${quoteTable(p.table)} t`;
   if (framed) {
-    const { joins, key } = tenantKeyJoin(plan, p.table.id, "t");
-    const sql = `SELECT (${key})::pg_catalog.text, ${cols} FROM ${from}${joins} WHERE ${key} IS NOT NULL ORDER BY ${key}`;
+    // Ordered by the key's own type (equal keys are adjacent), framed by its canonical text.
+    const { joins, key, canonicalKey } = tenantKeyJoin(plan, p.table.id, "t");
+    const sql = `SELECT ${canonicalKey}, ${cols} FROM ${from}${joins} WHERE ${key} IS NOT NULL ORDER BY ${key}`;
     return { sql, filter: `${key} IS NOT NULL${joins ? ` (via${joins})` : ""}`, columns };
   }
   if (tenant === undefined) return { sql: `SELECT ${cols} FROM ${from}`, filter: null, columns };
