@@ -23,7 +23,7 @@ export function tenantKeyColumn(plan: TenantPlan): ColumnInfo | undefined {
  * type's `=`) give one text, different values different texts.
  */
 export function canonicalKeySql(expr: string, column: Pick<ColumnInfo, "baseType"> | undefined): string {
-  switch (column?.baseType) {
+  switch (column?.baseType ?? "") {
     case "numeric":
       return `pg_catalog.trim_scale(${expr})::pg_catalog.text`;
     case "citext":

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
-import { readCatalog, type Catalog, type TableInfo } from "../db/catalog.js";
+import { readCatalog } from "../db/catalog.js";
 import { connect, connectionError, isConnectionFailure, type ConnectOptions } from "../db/connect.js";
 import { columnEncoding, copyColumnExpr, jsonKind } from "../db/encode.js";
 import { CopyToNdjson, type JsonKind } from "../format/copy-to-ndjson.js";
@@ -38,7 +38,8 @@ import { TenantFrameStream } from "../format/tenant-frames.js";
 import { createCompressStream } from "../format/zstd.js";
 import { manifestKey, projectPrefix, snapshotPrefix, tableObjectName } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
-import { selectTables } from "./select-tables.js";
+import { selectTables } from "../db/select-tables.js";
+import { checkRowSecurity } from "../db/row-security.js";
 import { toolVersion } from "../version.js";
 
 export interface DumpOptions {
@@ -324,21 +325,6 @@ function sum<T>(items: readonly T[], f: (x: T) => number): number {
   return items.reduce((a, x) => a + f(x), 0);
 }
 
-/** Refuses before anything is written when RLS would filter rows (never a short backup). */
-export function checkRowSecurity(catalog: Catalog, tables: readonly TableInfo[]): void {
-  if (catalog.role.superuser || catalog.role.bypassrls) return;
-  const filtered = tables.filter((t) => t.rlsEnabled && (!t.isOwner || t.rlsForced));
-  if (filtered.length > 0) {
-    const names = filtered.map((t) => t.id).join(", ");
-    throw new RefusedError(
-      "RLS_WOULD_FILTER",
-      `row-level security is enabled on ${names} and role ${catalog.role.role} does not bypass it`,
-      {
-        hint: `connect as a role with BYPASSRLS (ALTER ROLE ${catalog.role.role} BYPASSRLS, or Supabase's postgres user) so no row of ${names} is silently left out, or leave ${names} out with --exclude-tables`,
-      },
-    );
-  }
-}
 
 /**
  * Builds the query whose plain COPY text holds a table's rows (and, when framed, the tenant key

@@ -9,7 +9,7 @@
 
 /** The canonical spelling of `raw` for a tenant column whose base type is `baseType` (pg typname). */
 export function canonicalTenantText(baseType: string | undefined, raw: string): string {
-  switch (baseType) {
+  switch (baseType ?? "") {
     case "int2":
     case "int4":
     case "int8":
