@@ -325,7 +325,6 @@ function sum<T>(items: readonly T[], f: (x: T) => number): number {
   return items.reduce((a, x) => a + f(x), 0);
 }
 
-
 /**
  * Builds the query whose plain COPY text holds a table's rows (and, when framed, the tenant key
  * as the first field, rows grouped by tenant), and the JSON shape of its columns.
