@@ -225,8 +225,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       await refuseEmptying(client, works, changes, owned, tenant, manifest);
     }
     await checkReach(ctx, changes);
-    const before = await readXactCounts(client);
-    await applyChanges(ctx, changes);
+    const before = await applyChanges(ctx, changes);
     signal?.throwIfAborted();
     options.onProgress?.({ table: "*", step: "prove" });
     if (options.triggers !== "fire") await proveChanges(ctx, changes, before);
