@@ -4,7 +4,7 @@ import type { TenantNames } from "../config/config.js";
 import { readCatalog, type TableInfo } from "./catalog.js";
 import { connect, type ConnectOptions } from "./connect.js";
 import { planTenants, tenantKeyJoin, type TableRule } from "./plan.js";
-import { quoteIdent, quoteTable } from "./quote.js";
+import { quoteIdent, quoteTable, relationSql } from "./quote.js";
 
 export interface TenantInfo {
   id: string;
@@ -38,7 +38,7 @@ export async function listTenants(options: ListTenantsOptions): Promise<TenantIn
     }
     const parts = tenantTables.map((p) => {
       const { joins, key } = tenantKeyJoin(plan, p.table.id, "t");
-      return `SELECT (${key})::text AS k, count(*) AS n FROM ${quoteTable(p.table)} t${joins} WHERE ${key} IS NOT NULL GROUP BY 1`;
+      return `SELECT (${key})::text AS k, count(*) AS n FROM ${relationSql(p.table)} t${joins} WHERE ${key} IS NOT NULL GROUP BY 1`;
     });
     const counts = await client.query<{ k: string; n: string }>(
       `SELECT k, sum(n)::int8 AS n FROM (${parts.join(" UNION ALL ")}) x GROUP BY k`,
