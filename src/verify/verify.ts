@@ -165,7 +165,9 @@ class FrameHasher extends Transform {
       if (this.#pos + at === f.offset + f.length) {
         const got = this.#hash.digest("hex");
         if (got !== f.sha256)
-          this.#bad.push(`frame of tenant ${f.tenant} has sha256 ${got}, the manifest says ${f.sha256}`);
+          this.#bad.push(
+            `frame of ${f.tenant === null ? "the rows owned by no tenant" : `tenant ${f.tenant}`} has sha256 ${got}, the manifest says ${f.sha256}`,
+          );
         this.#hash = undefined;
         this.#i++;
       }
