@@ -446,11 +446,18 @@ describe("dump --tenant of a tenant without rows", () => {
     expect(mixed.code, mixed.stderr).toBe(2);
     expect(await snapshotDirs(storage, db.name)).toEqual([]);
 
-    const ok = await pgsnap(db.url, storage, ["dump", "--tenant", "8", "--allow-empty"]);
-    expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.json.snapshots[0]).toMatchObject({ scope: "tenant", tenants: ["8"], rows: 0 });
     const seven = await pgsnap(db.url, storage, ["dump", "--tenant", "7"]);
     expect(seven.code, seven.stderr).toBe(0);
     expect(seven.json.snapshots[0].rows).toBe(2);
+    const ok = await pgsnap(db.url, storage, ["dump", "--tenant", "8", "--allow-empty"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.json.snapshots[0]).toMatchObject({ scope: "tenant", tenants: ["8"], rows: 0 });
+
+    // `latest` passes over the newer, empty snapshot, and says so on stderr.
+    const latest = await pgsnap(db.url, storage, ["inspect", "latest"]);
+    expect(latest.code, latest.stderr).toBe(0);
+    expect(latest.json.id).toBe(seven.json.snapshots[0].id);
+    expect(latest.stderr).toContain(`latest is ${seven.json.snapshots[0].id}`);
+    expect(latest.stderr).toContain(`${ok.json.snapshots[0].id} (it holds no rows)`);
   });
 });

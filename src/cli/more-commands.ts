@@ -55,6 +55,7 @@ extraCommands.push((program, contextFor) => {
           snapshot: ref,
           tenant: opts.tenant,
           signal,
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         out.result(
           { snapshots: [snapshot] },
@@ -86,6 +87,7 @@ extraCommands.push((program, contextFor) => {
           snapshot: ref,
           signal,
           onProgress: (t) => out.progress(`verifying ${t}`),
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         if (opts.restoreTest && result.ok) {
           result.restoreTest = await restoreTest({ url: config.dbUrl }, storage, manifest, signal);
