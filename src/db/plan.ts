@@ -14,6 +14,7 @@ import {
   type TableInfo,
 } from "./catalog.js";
 import { quoteIdent, quoteLiteral, relationSql } from "./quote.js";
+import { canonicalKeySql } from "./tenant-value.js";
 
 export type TableScope = "direct" | "via" | "custom" | "global";
 
@@ -182,7 +183,9 @@ export function ownedCondition(
 ): string {
   return ownership(plan, id, alias, relationOf, (p, a) => {
     if (p.scope === "direct") return `${a}.${quoteIdent(p.column!.name)} = ${tenantLiteral(tenant, p.column!)}`;
-    const filter = p.rule!.filter!.replace(/:tenant\b/g, quoteLiteral(tenant));
+    // A function, not a replacement string: `$&`, `$$`, `$'` in a tenant id stay literal.
+    const literal = quoteLiteral(tenant);
+    const filter = p.rule!.filter!.replace(/:tenant\b/g, () => literal);
     // The rule is written over alias t; under another alias, t is bound to that row.
     return a === "t" ? `(${filter})` : `(SELECT (${filter}) FROM (SELECT ${a}.*) AS t)`;
   });
@@ -246,7 +249,7 @@ export function tenantKeyJoin(
   id: string,
   alias: string,
   options: { outer?: boolean } = {},
-): { joins: string; key: string } {
+): { joins: string; key: string; canonicalKey: string } {
   let joins = "";
   let cur = mustPlan(plan, id);
   let curAlias = alias;
@@ -262,7 +265,8 @@ export function tenantKeyJoin(
     curAlias = parentAlias;
   }
   if (cur.scope === "direct") {
-    return { joins, key: `${curAlias}.${quoteIdent(cur.column!.name)}` };
+    const key = `${curAlias}.${quoteIdent(cur.column!.name)}`;
+    return { joins, key, canonicalKey: canonicalKeySql(key, cur.column) };
   }
   if (cur.scope === "custom") {
     const key = cur.rule?.key;
@@ -276,7 +280,7 @@ export function tenantKeyJoin(
       );
     }
     joins += ` CROSS JOIN LATERAL (SELECT (${key}) AS k FROM (SELECT ${curAlias}.*) AS t) ck`;
-    return { joins, key: "ck.k" };
+    return { joins, key: "ck.k", canonicalKey: canonicalKeySql("ck.k", undefined) };
   }
   throw new Error(`table ${id} is global: it has no tenant key`);
 }

@@ -22,7 +22,8 @@ import {
   type TenantPlan,
 } from "../db/plan.js";
 import { quoteTable, relationSql } from "../db/quote.js";
-import { checkTenantValue } from "../db/tenant-value.js";
+import { canonicalTenant, tenantKeyColumn } from "../db/tenant-value.js";
+import { readSourceIdentity } from "../db/source-identity.js";
 import { pinnedSettings } from "../db/session.js";
 import { ByteCounter, DigestStream } from "../format/digest.js";
 import {
@@ -38,7 +39,8 @@ import { TenantFrameStream } from "../format/tenant-frames.js";
 import { createCompressStream } from "../format/zstd.js";
 import { manifestKey, projectPrefix, snapshotPrefix, tableObjectName } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
-import { selectTables } from "./select-tables.js";
+import { selectTables } from "../db/select-tables.js";
+import { checkRowSecurity } from "../db/row-security.js";
 import { toolVersion } from "../version.js";
 
 export interface DumpOptions {
@@ -125,9 +127,10 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   try {
-    const { catalog, plan, project, scope, dumped } = await openSnapshot(main, options);
+    const { catalog, plan, project, scope, dumped, tenants: canonicalTenants } = await openSnapshot(main, options);
+    const source = await readSourceIdentity(main);
     if (scope === "tenant" && !options.allowEmpty) {
-      for (const tenant of options.tenants!) await checkTenantHasRows(main, plan, dumped, tenant);
+      for (const tenant of canonicalTenants) await checkTenantHasRows(main, plan, dumped, tenant);
     }
     const objects = objectNames(dumped.map((p) => p.table));
     if (jobs > 1) {
@@ -141,7 +144,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
       }
     }
 
-    const tenantsOfSnaps = scope === "tenant" ? [...options.tenants!] : [undefined];
+    const tenantsOfSnaps = scope === "tenant" ? [...new Set(canonicalTenants)] : [undefined];
     const ids = await freshSnapshotIds(options.storage, project, tenantsOfSnaps.length, signal);
     const snaps: SnapshotWork[] = tenantsOfSnaps.map((tenant, i) => ({
       id: ids[i]!,
@@ -222,6 +225,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
         project,
         scope: snap.scope,
         tenantColumn: options.tenantColumn,
+        tenantType: tenantKeyColumn(plan)?.baseType ?? null,
         tenants,
         ...(snap.scope === "tenants" ? { allRows: true } : {}),
         ...(options.tables?.length || options.excludeTables?.length ? { partial: true } : {}),
@@ -234,6 +238,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
           versionNum: catalog.role.serverVersionNum,
           database: catalog.role.database,
         },
+        source,
         encoding: { rows: "ndjson", compression: "zstd", level },
         settings: { ...pinnedSettings },
         rows: sum(snap.tables, (t) => t.rows),
@@ -269,6 +274,8 @@ interface OpenedSnapshot {
   scope: SnapshotScope;
   /** The tables this run reads, in catalog order. */
   dumped: TablePlan[];
+  /** `--tenant` ids in their canonical spelling (`1.0` = `1`, citext case, uuid case), in order. */
+  tenants: string[];
 }
 
 /** How often the catalog is read again when DDL changed it while the dump was locking its tables. */
@@ -295,7 +302,8 @@ async function openSnapshot(client: pg.Client, options: DumpOptions): Promise<Op
     const opened = planDump(catalog, options);
     const oids = new Set(opened.dumped.map((p) => p.table.oid));
     const files = await readStorageFingerprint(client, oids);
-    for (const tenant of options.tenants ?? []) await checkTenantValue(client, opened.plan, tenant);
+    // Each tenant id in its canonical spelling; a query, so here and not after the LOCK.
+    for (const tenant of options.tenants ?? []) opened.tenants.push(await canonicalTenant(client, opened.plan, tenant));
     checkRowSecurity(
       catalog,
       opened.dumped.map((p) => p.table),
@@ -356,7 +364,7 @@ function planDump(catalog: Catalog, options: DumpOptions): OpenedSnapshot {
       },
     );
   }
-  return { catalog, plan, project, scope, dumped: scope === "tenant" ? tenantPlans : plans };
+  return { catalog, plan, project, scope, dumped: scope === "tenant" ? tenantPlans : plans, tenants: [] };
 }
 
 /**
@@ -456,22 +464,6 @@ function sum<T>(items: readonly T[], f: (x: T) => number): number {
   return items.reduce((a, x) => a + f(x), 0);
 }
 
-/** Refuses before anything is written when RLS would filter rows (never a short backup). */
-export function checkRowSecurity(catalog: Catalog, tables: readonly TableInfo[]): void {
-  if (catalog.role.superuser || catalog.role.bypassrls) return;
-  const filtered = tables.filter((t) => t.rlsEnabled && (!t.isOwner || t.rlsForced));
-  if (filtered.length > 0) {
-    const names = filtered.map((t) => t.id).join(", ");
-    throw new RefusedError(
-      "RLS_WOULD_FILTER",
-      `row-level security is enabled on ${names} and role ${catalog.role.role} does not bypass it`,
-      {
-        hint: `connect as a role with BYPASSRLS (ALTER ROLE ${catalog.role.role} BYPASSRLS, or Supabase's postgres user) so no row of ${names} is silently left out, or leave ${names} out with --exclude-tables`,
-      },
-    );
-  }
-}
-
 /**
  * Builds the query whose plain COPY text holds a table's rows (and, when framed, the tenant key
  * as the first field, rows grouped by tenant), and the JSON shape of its columns.
@@ -488,9 +480,10 @@ export function tableQuery(
   if (framed) {
     // Every row, grouped by tenant: outer joins keep rows whose chain is broken (NULL foreign
     // key) and the tenant key is NULL for them and for a NULL tenant column; NULLs sort last.
-    // The frame key is `k<tenant>`, or `n` for the rows owned by no tenant (see tenantOfFrame).
-    const { joins, key } = tenantKeyJoin(plan, p.table.id, "t", { outer: true });
-    const frameKey = `CASE WHEN ${key} IS NULL THEN 'n' ELSE 'k' OPERATOR(pg_catalog.||) (${key})::pg_catalog.text END`;
+    // Ordered by the key's own type (equal keys are adjacent), framed by its canonical text:
+    // the frame key is `k<canonical tenant>`, or `n` for the rows owned by no tenant (tenantOfFrame).
+    const { joins, key, canonicalKey } = tenantKeyJoin(plan, p.table.id, "t", { outer: true });
+    const frameKey = `CASE WHEN ${key} IS NULL THEN 'n' ELSE 'k' OPERATOR(pg_catalog.||) ${canonicalKey} END`;
     const sql = `SELECT ${frameKey}, ${cols} FROM ${from}${joins} ORDER BY ${key}`;
     return { sql, filter: null, columns };
   }

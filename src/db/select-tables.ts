@@ -1,5 +1,5 @@
 import { UsageError } from "../errors.js";
-import { findTables, parseTableRef, type Catalog, type TableInfo } from "../db/catalog.js";
+import { findTables, parseTableRef, type Catalog, type TableInfo } from "./catalog.js";
 
 /**
  * Resolves `--tables` / `--exclude-tables` names (`schema.table`, or `table` when only one schema
