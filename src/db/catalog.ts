@@ -182,6 +182,22 @@ export function parseTableRef(text: string): TableRef | undefined {
 }
 
 /**
+ * The tables a name from a flag or config key names (see parseTableRef and findTables). A name
+ * that does not parse, or names nothing, may still be an old-style unquoted id
+ * (`App Data.Tenant Data`, as pgsnap printed ids before they were quoted): it then names the
+ * tables whose `schema.name`, joined as is, equals it, so existing configs keep working; the
+ * caller refuses when that is more than one.
+ */
+export function resolveTableName(tables: Iterable<TableInfo>, text: string): TableInfo[] {
+  const all = [...tables];
+  const ref = parseTableRef(text);
+  const found = ref ? findTables(all, ref) : [];
+  if (found.length > 0) return found;
+  const name = text.trim();
+  return all.filter((t) => `${t.schema}.${t.name}` === name);
+}
+
+/**
  * The tables a parsed reference names: exact parts first; an unquoted part that matches nothing
  * exactly is then compared case-insensitively (so `public.Orders` finds `public.orders`). A
  * reference without schema matches the name in every schema.

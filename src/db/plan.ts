@@ -5,14 +5,7 @@
  * dump, tenant checks on restore, and extraction.
  */
 import { UsageError } from "../errors.js";
-import {
-  findTables,
-  parseTableRef,
-  type Catalog,
-  type ColumnInfo,
-  type ForeignKeyInfo,
-  type TableInfo,
-} from "./catalog.js";
+import { resolveTableName, type Catalog, type ColumnInfo, type ForeignKeyInfo, type TableInfo } from "./catalog.js";
 import { quoteIdent, quoteLiteral, relationSql } from "./quote.js";
 import { canonicalKeySql } from "./tenant-value.js";
 
@@ -111,8 +104,8 @@ export function planTenants(
 function rulesByTableId(catalog: Catalog, rules: Readonly<Record<string, TableRule>>): Record<string, TableRule> {
   const out: Record<string, TableRule> = {};
   for (const [key, rule] of Object.entries(rules)) {
-    const ref = parseTableRef(key);
-    const found = ref && ref.schema !== undefined ? findTables(catalog.tables.values(), ref) : [];
+    // Config keys are qualified: `schema.table`.
+    const found = key.includes(".") ? resolveTableName(catalog.tables.values(), key) : [];
     if (found.length !== 1) {
       throw new UsageError(
         "CONFIG_UNKNOWN_TABLE",

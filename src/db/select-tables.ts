@@ -1,5 +1,5 @@
 import { UsageError } from "../errors.js";
-import { findTables, parseTableRef, type Catalog, type TableInfo } from "./catalog.js";
+import { parseTableRef, resolveTableName, type Catalog, type TableInfo } from "./catalog.js";
 
 /**
  * Resolves `--tables` / `--exclude-tables` names (`schema.table`, or `table` when only one schema
@@ -16,13 +16,12 @@ export function resolveTableNames(catalog: Pick<Catalog, "tables">, names: reado
       out.push(exact);
       continue;
     }
-    const ref = parseTableRef(name);
-    if (!ref) {
+    const matches = resolveTableName(catalog.tables.values(), name);
+    if (matches.length === 0 && !parseTableRef(name)) {
       throw new UsageError("TABLE_NAME_INVALID", `${name} is not a table name`, {
         hint: 'write schema.table, double-quoting a part that holds dots, quotes or capitals: x."a.b", "x.a".b',
       });
     }
-    const matches = findTables(catalog.tables.values(), ref);
     if (matches.length === 1) out.push(matches[0]!);
     else if (matches.length > 1) {
       throw new UsageError(

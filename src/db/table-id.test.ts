@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { findTables, parseTableRef, tableId, type TableInfo } from "./catalog.js";
+import { findTables, parseTableRef, resolveTableName, tableId, type TableInfo } from "./catalog.js";
 
 const table = (schema: string, name: string) => ({ schema, name, id: tableId(schema, name) }) as TableInfo;
 
@@ -60,5 +60,20 @@ describe("findTables", () => {
     expect(findTables(tables, parseTableRef("public.orders")!).map((t) => t.id)).toEqual(['public."Orders"']);
     expect(findTables(tables, parseTableRef('public."orders"')!)).toEqual([]);
     expect(findTables(tables, parseTableRef("orders")!).map((t) => t.id)).toEqual(["s2.orders"]);
+  });
+});
+
+describe("resolveTableName", () => {
+  const tables = [table("App Data", "Tenant Data"), table("x", "a.b"), table("x.a", "b")];
+  it("still reads old unquoted ids when they name one table", () => {
+    expect(resolveTableName(tables, "App Data.Tenant Data").map((t) => t.id)).toEqual(['"App Data"."Tenant Data"']);
+    expect(resolveTableName(tables, '"App Data"."Tenant Data"').map((t) => t.id)).toEqual(['"App Data"."Tenant Data"']);
+  });
+  it("leaves the old ambiguous spelling ambiguous", () => {
+    expect(
+      resolveTableName(tables, "x.a.b")
+        .map((t) => t.id)
+        .sort(),
+    ).toEqual(['"x.a".b', 'x."a.b"']);
   });
 });

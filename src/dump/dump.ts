@@ -319,8 +319,9 @@ async function openSnapshot(client: pg.Client, options: DumpOptions): Promise<Op
         );
       } catch (err) {
         // A table dropped (or renamed) since the catalog read: read it again.
-        if ((err as { code?: string }).code !== "42P01" || attempt >= SNAPSHOT_ATTEMPTS) throw err;
+        if ((err as { code?: string }).code !== "42P01") throw err;
         await client.query("ROLLBACK");
+        if (attempt >= SNAPSHOT_ATTEMPTS) throw ddlRace(attempt, err);
         continue;
       }
     }
@@ -328,14 +329,16 @@ async function openSnapshot(client: pg.Client, options: DumpOptions): Promise<Op
     const againFiles = await readStorageFingerprint(client, oids);
     if (againFiles === files && catalogFingerprint(again) === catalogFingerprint(catalog)) return opened;
     await client.query("ROLLBACK");
-    if (attempt >= SNAPSHOT_ATTEMPTS) {
-      throw new LockedError(
-        "DUMP_DDL_RACE",
-        `the schema kept changing while the dump locked its tables (${attempt} attempts): tables were created, dropped, altered, truncated or rewritten`,
-        { hint: "retry once the migration or maintenance job has finished; nothing was written" },
-      );
-    }
+    if (attempt >= SNAPSHOT_ATTEMPTS) throw ddlRace(attempt, undefined);
   }
+}
+
+function ddlRace(attempts: number, cause: unknown): LockedError {
+  return new LockedError(
+    "DUMP_DDL_RACE",
+    `the schema kept changing while the dump locked its tables (${attempts} attempts): tables were created, dropped, altered, truncated or rewritten`,
+    { hint: "retry once the migration or maintenance job has finished; nothing was written", cause },
+  );
 }
 
 /** The catalog as compared between the two reads of openSnapshot (the role is left out). */
