@@ -140,7 +140,7 @@ export function connectionStringSecrets(conninfo: string | undefined): string[] 
     }
     return [...found];
   }
-  for (const [key, value] of parseKeywordValue(conninfo)) {
+  for (const [key, value] of parseConninfoKeywords(conninfo)) {
     if (secretKeys.test(key)) {
       found.add(value);
     }
@@ -163,7 +163,7 @@ function safeDecode(s: string): string {
 }
 
 /** libpq keyword/value pairs: `key = value`, values bare or single-quoted, `\` escapes. */
-function parseKeywordValue(text: string): [string, string][] {
+export function parseConninfoKeywords(text: string): [string, string][] {
   const out: [string, string][] = [];
   let i = 0;
   const n = text.length;
@@ -211,8 +211,11 @@ function parseKeywordValue(text: string): [string, string][] {
  */
 export function redactSecrets(text: string, secrets: readonly string[] = []): string {
   let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s"'<>]*:)[^\s"'<>]*@/gi, "$1***@");
-  out = out.replace(/([?&](?:password|sslpassword)=)[^&#\s"'<>]*/gi, "$1***");
-  out = out.replace(/\b((?:password|sslpassword)\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s'\\&"]|\\.)+)/gi, "$1***");
+  out = out.replace(/([?&](?:password|sslpassword)=)(?:[^&#\s"'<>:]|:(?!\s))*/gi, "$1***");
+  out = out.replace(
+    /(?<![?&\w])((?:password|sslpassword)\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s'\\&":]|:(?!\s)|\\.)+)/gi,
+    "$1***",
+  );
   const variants = new Set<string>();
   for (const secret of secrets) {
     if (secret.length < 4) continue;
