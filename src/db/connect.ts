@@ -1,6 +1,14 @@
 import type { Socket } from "node:net";
 import pg from "pg";
-import { ConnectionError, PgsnapError, IntegrityError, connectionStringSecrets, redactSecrets } from "../errors.js";
+import {
+  ConnectionError,
+  IntegrityError,
+  PgsnapError,
+  UsageError,
+  connectionStringSecrets,
+  parseConninfoKeywords,
+  redactSecrets,
+} from "../errors.js";
 import { pinnedSettingsSql } from "./session.js";
 
 /** How to reach the database. `url` may be empty: then libpq's PG* variables apply. */
@@ -20,6 +28,115 @@ export interface ConnectOptions {
 /** Where we connect, safe to print (passwords as ***). */
 export function describeTarget(url: string | undefined): string {
   return url ? redactSecrets(url, connectionStringSecrets(url)) : "the database of the libpq PG* environment variables";
+}
+
+/** Keywords of libpq connection strings (libpq "Parameter Key Words"). */
+const libpqKeywords = new Set([
+  "host",
+  "hostaddr",
+  "port",
+  "dbname",
+  "user",
+  "password",
+  "passfile",
+  "require_auth",
+  "channel_binding",
+  "connect_timeout",
+  "client_encoding",
+  "options",
+  "application_name",
+  "fallback_application_name",
+  "keepalives",
+  "keepalives_idle",
+  "keepalives_interval",
+  "keepalives_count",
+  "tcp_user_timeout",
+  "replication",
+  "gssencmode",
+  "sslmode",
+  "requiressl",
+  "sslnegotiation",
+  "sslcompression",
+  "sslcert",
+  "sslkey",
+  "sslpassword",
+  "sslcertmode",
+  "sslrootcert",
+  "sslcrl",
+  "sslcrldir",
+  "sslsni",
+  "requirepeer",
+  "ssl_min_protocol_version",
+  "ssl_max_protocol_version",
+  "krbsrvname",
+  "gsslib",
+  "gssdelegation",
+  "service",
+  "target_session_attrs",
+  "load_balance_hosts",
+]);
+
+const urlHint =
+  "give --db / DATABASE_URL as a URL, postgres://user@host:port/database (a password goes after user and a colon, percent-encoded: @ as %40), or as libpq keywords: host=... port=... dbname=... user=...; or leave it out and set PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE";
+
+/**
+ * The connection string node-postgres gets for `--db`: a postgres:// URL as it is (checked), or a
+ * libpq keyword/value string turned into the same URL (node-postgres reads URLs only: it would
+ * take `host=db password=x` for a relative URL on host "base"). Empty: libpq's PG* variables.
+ * Anything else, a bad port included, is a usage error (exit 2) that prints no password.
+ */
+export function connectionStringOf(conninfo: string | undefined): string | undefined {
+  if (conninfo === undefined || conninfo.trim() === "") return undefined;
+  const shown = describeTarget(conninfo);
+  if (/^\s*[a-z][a-z0-9+.-]*:\/\//i.test(conninfo)) {
+    if (!/^\s*postgres(ql)?:\/\//i.test(conninfo)) {
+      throw new UsageError("DB_URL_INVALID", `--db ${shown} is not a PostgreSQL URL (postgres:// or postgresql://)`, {
+        hint: urlHint,
+      });
+    }
+    try {
+      new URL(conninfo.trim());
+    } catch {
+      throw new UsageError("DB_URL_INVALID", `--db ${shown} is not a valid URL (a bad port, host or character)`, {
+        hint: urlHint,
+      });
+    }
+    return conninfo.trim();
+  }
+  if (!/^\s*[A-Za-z_]+\s*=/.test(conninfo)) {
+    throw new UsageError(
+      "DB_URL_INVALID",
+      `--db ${shown} is neither a postgres:// URL nor a libpq keyword/value string`,
+      { hint: urlHint },
+    );
+  }
+  const pairs = parseConninfoKeywords(conninfo);
+  const unknown = pairs.filter(([k]) => !libpqKeywords.has(k)).map(([k]) => k);
+  if (unknown.length > 0) {
+    // Values are not echoed: a misspelt "password" keyword would print its secret.
+    throw new UsageError(
+      "DB_URL_INVALID",
+      `--db (keywords ${pairs.map(([k]) => k).join(", ")}): unknown connection keyword(s) ${unknown.join(", ")}`,
+      { hint: urlHint },
+    );
+  }
+  const params = new URLSearchParams();
+  let database = "";
+  for (const [key, value] of pairs) {
+    if (key === "dbname") database = value;
+    else if (key === "hostaddr") {
+      if (!pairs.some(([k]) => k === "host")) params.set("host", value);
+    } else params.set(key, value);
+  }
+  const port = params.get("port");
+  if (port !== null && !/^\d{1,5}$/.test(port)) {
+    throw new UsageError("DB_URL_INVALID", `--db ${shown}: port must be a number from 1 to 65535`, { hint: urlHint });
+  }
+  if (port !== null && (Number(port) < 1 || Number(port) > 65535)) {
+    throw new UsageError("DB_URL_INVALID", `--db ${shown}: port must be a number from 1 to 65535`, { hint: urlHint });
+  }
+  const query = params.toString();
+  return `postgresql:///${encodeURIComponent(database)}${query ? `?${query}` : ""}`;
 }
 
 /** Socket errors that mean the server cannot be reached or the connection died. */
@@ -179,8 +296,9 @@ const connectTimeoutMs = 15_000;
  */
 export async function connect(options: ConnectOptions): Promise<pg.Client> {
   const io = options.ioTimeoutMs && options.ioTimeoutMs > 0 ? options.ioTimeoutMs : 0;
+  const connectionString = connectionStringOf(options.url);
   const client = new pg.Client({
-    ...(options.url ? { connectionString: options.url } : {}),
+    ...(connectionString ? { connectionString } : {}),
     application_name: options.applicationName ?? "pgsnap",
     connectionTimeoutMillis: io > 0 ? Math.min(io, connectTimeoutMs) : connectTimeoutMs,
     keepAlive: true,
@@ -297,8 +415,9 @@ type ProbeResult =
 /** Asks pg_stat_activity about backend `pid` over a fresh connection bounded by the timeout. */
 async function probeBackend(pid: number | null, options: ConnectOptions, ioTimeoutMs: number): Promise<ProbeResult> {
   if (pid === null) return { kind: "unknown" };
+  const connectionString = connectionStringOf(options.url);
   const probe = new pg.Client({
-    ...(options.url ? { connectionString: options.url } : {}),
+    ...(connectionString ? { connectionString } : {}),
     application_name: "pgsnap-io-probe",
     connectionTimeoutMillis: ioTimeoutMs,
     query_timeout: ioTimeoutMs,
