@@ -50,7 +50,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 
   const forward = (from: Socket, to: Socket, direction: Direction) => {
     from.on("data", (chunk: Buffer) => {
-      let data = chunk;
+      const data = chunk;
       if (trigger && trigger.direction === direction) {
         if (data.length >= trigger.remaining) {
           // Forward exactly up to the trigger point, keep the rest until resume().
