@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConnectionError, IntegrityError, RefusedError, UsageError } from "../errors.js";
+import { ConnectionError, IntegrityError, RefusedError, StorageError, UsageError } from "../errors.js";
 import { classifyConnectionError, connectionError, connectionStringOf, isConnectionFailure } from "./connect.js";
 
 const withCode = (code: string, message = "x") => Object.assign(new Error(message), { code });
@@ -46,6 +46,17 @@ describe("classifyConnectionError", () => {
     expect(err!.message).toContain("during the dump");
     expect(err!.message).not.toContain("Hidden-pw");
     expect(err!.hint).toBeTruthy();
+  });
+
+  it("leaves storage errors alone, even when a reset socket caused them", () => {
+    const reset = withCode("ECONNRESET", "read ECONNRESET");
+    expect(classifyConnectionError(new StorageError("S3_FAILED", "upload failed", { cause: reset }))).toBeUndefined();
+    // A bare reset while every database client is alive is not the database's.
+    expect(classifyConnectionError(reset, { clients: [] })).toBeUndefined();
+    expect(classifyConnectionError(new Error("Connection terminated unexpectedly"), { clients: [] })).toBeInstanceOf(
+      ConnectionError,
+    );
+    expect(classifyConnectionError(withCode("57P01"), { clients: [] })).toBeInstanceOf(ConnectionError);
   });
 
   it("leaves refusals and usage errors alone, and other errors when no client died", () => {

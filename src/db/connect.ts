@@ -234,21 +234,35 @@ export function classifyConnectionError(
   err: unknown,
   options: { url?: string | undefined; clients?: readonly pg.Client[]; during?: string } = {},
 ): ConnectionError | undefined {
-  if (err instanceof ConnectionError) return err;
-  const during = options.during ?? "the run";
-  for (const e of errorChain(err)) {
-    if (e instanceof ConnectionError) return e;
-  }
-  if (isConnectionFailure(err)) return connectionError(err, options.url, during);
-  // A refusal, a usage error or an interruption stays what it is.
+  for (const e of errorChain(err)) if (e instanceof ConnectionError) return e;
+  // A storage error (even one caused by a reset S3 socket), a refusal, a usage error or an
+  // interruption stays what it is.
   if (err instanceof PgsnapError && !(err instanceof IntegrityError)) return undefined;
-  for (const client of options.clients ?? []) {
-    const loss = lostClients.get(client);
-    if (loss !== undefined) {
-      return loss instanceof ConnectionError ? loss : connectionError(loss, options.url, during);
+  const during = options.during ?? "the run";
+  const lost = options.clients?.find((c) => lostClients.has(c));
+  if (isConnectionFailure(err)) {
+    // A bare socket error (ECONNRESET, EPIPE...) may come from the storage's socket: with the
+    // run's clients known, it is the database's only when one of them died.
+    if (options.clients === undefined || lost !== undefined || isDatabaseSideFailure(err)) {
+      return connectionError(err, options.url, during);
     }
+    return undefined;
+  }
+  if (lost !== undefined) {
+    const loss = lostClients.get(lost);
+    return loss instanceof ConnectionError ? loss : connectionError(loss, options.url, during);
   }
   return undefined;
+}
+
+/** Failures only node-postgres or the server report (SQLSTATE, pg's own messages), never a storage socket. */
+function isDatabaseSideFailure(err: unknown): boolean {
+  for (const e of errorChain(err)) {
+    const { code, message } = (e ?? {}) as { code?: unknown; message?: unknown };
+    if (typeof code === "string" && (connectionSqlstates.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+    if (typeof message === "string" && lostMessages.test(message)) return true;
+  }
+  return false;
 }
 
 /**
