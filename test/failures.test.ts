@@ -179,6 +179,18 @@ describe("a database connection lost during a dump is exit 10", () => {
     expect(await manifests(storage)).toEqual([]);
   });
 
+  it("pg_cancel_backend of the dump's query (SQLSTATE 57014) is not a bug: exit 10 with a hint", async () => {
+    const storage = await freshDir();
+    const config = await configWithFilter("t.user_id = :tenant AND (SELECT true FROM pg_sleep(60))");
+    const run = runPgsnap(["--config", config, "--db", db.url, "--storage", storage, "dump", "--tenant", "1"]);
+    const pid = await backendWaitingOn("PgSleep");
+    await withClient(serverUrl, (c) => c.query("SELECT pg_cancel_backend($1)", [pid]));
+    const r = await run;
+    expectNamedFailure(r, 10);
+    expect(r.stderr).toMatch(/57014/);
+    expect(await manifests(storage)).toEqual([]);
+  });
+
   it("a connection reset (TCP RST) while COPY is streaming: exit 10", async () => {
     const storage = await freshDir();
     const midway = proxy.stallAfter("toClient", 1_000_000);
