@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { ConnectionError, IntegrityError, RefusedError, StorageError, UsageError } from "../errors.js";
-import { classifyConnectionError, connectionError, connectionStringOf, isConnectionFailure } from "./connect.js";
+import {
+  classifyConnectionError,
+  connectFailure,
+  connectionError,
+  connectionStringOf,
+  isConnectionFailure,
+} from "./connect.js";
 
 const withCode = (code: string, message = "x") => Object.assign(new Error(message), { code });
 
@@ -67,10 +73,16 @@ describe("classifyConnectionError", () => {
   });
 });
 
-describe("connectionError", () => {
+describe("connectFailure / connectionError", () => {
   it("names the cause in the hint", () => {
-    expect(connectionError(withCode("28P01"), "postgres://u@h/db").hint).toMatch(/password/);
-    expect(connectionError(withCode("ENOTFOUND"), "postgres://u@h/db").hint).toMatch(/does not resolve/);
+    expect(connectFailure(withCode("28P01"), "postgres://u@h/db").hint).toMatch(/password/);
+    expect(connectFailure(withCode("ENOTFOUND"), "postgres://u@h/db").hint).toMatch(/does not resolve/);
+  });
+
+  it("says a connection was lost, not that it could not connect, for errors mid-run", () => {
+    const err = connectionError(new Error("Connection terminated unexpectedly"), undefined);
+    expect(err.message).toMatch(/^the database connection was lost during the run/);
+    expect(err.code).toBe("CONNECTION_LOST");
   });
 });
 

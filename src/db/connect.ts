@@ -266,26 +266,31 @@ function isDatabaseSideFailure(err: unknown): boolean {
 }
 
 /**
- * Wraps a connection failure as ConnectionError (exit 10) with every password shown as ***.
- * Without `during` the failure was at connect time; with it, an open connection died.
+ * Wraps a failure of an open connection (it died during `during`) as ConnectionError (exit 10)
+ * with every password shown as ***. connect() reports failures to connect itself, so whatever
+ * reaches this from elsewhere happened mid-run.
  */
-export function connectionError(err: unknown, url: string | undefined, during?: string): ConnectionError {
+export function connectionError(err: unknown, url: string | undefined, during = "the run"): ConnectionError {
+  if (err instanceof ConnectionError) return err;
+  const e = (err ?? {}) as { code?: string; message?: string };
+  const reason = redactSecrets(e.message || String(err), connectionStringSecrets(url));
+  const code = e.code;
+  let hint =
+    "the server closed or cut the connection (restart, failover, pg_terminate_backend, a proxy or the network); nothing half-done was kept, run it again";
+  if (code === "57P01" || code === "57P02" || code === "57P03") {
+    hint = `the server ended the session (SQLSTATE ${code}: shutdown or pg_terminate_backend); nothing half-done was kept, run it again once the server is back`;
+  }
+  const what = url ? `the connection to ${describeTarget(url)}` : "the database connection";
+  return new ConnectionError("CONNECTION_LOST", `${what} was lost during ${during}: ${reason}`, { hint, cause: err });
+}
+
+/** Wraps a failure to connect or log in as ConnectionError (exit 10), every password as ***. */
+export function connectFailure(err: unknown, url: string | undefined): ConnectionError {
   if (err instanceof ConnectionError) return err;
   const e = (err ?? {}) as { code?: string; message?: string };
   const target = describeTarget(url);
   const reason = redactSecrets(e.message || String(err), connectionStringSecrets(url));
   const code = e.code;
-  if (during !== undefined) {
-    let hint =
-      "the server closed or cut the connection (restart, failover, pg_terminate_backend, a proxy or the network); nothing half-done was kept, run it again";
-    if (code === "57P01" || code === "57P02" || code === "57P03") {
-      hint = `the server ended the session (SQLSTATE ${code}: shutdown or pg_terminate_backend); nothing half-done was kept, run it again once the server is back`;
-    }
-    return new ConnectionError("CONNECTION_LOST", `the connection to ${target} was lost during ${during}: ${reason}`, {
-      hint,
-      cause: err,
-    });
-  }
   let hint = "check --db / DATABASE_URL (host, port, user, password, database) and that the server is up";
   if (code === "28P01" || code === "28000") hint = "check the user name and password in --db / DATABASE_URL";
   if (code === "3D000") hint = "check the database name in --db / DATABASE_URL";
@@ -333,7 +338,7 @@ export async function connect(options: ConnectOptions): Promise<pg.Client> {
     await client.query(pinnedSettingsSql(options.lockTimeoutMs ?? 30_000));
   } catch (err) {
     await client.end().catch(() => {});
-    throw connectionError(err, options.url);
+    throw connectFailure(err, options.url);
   }
   if (io > 0) watchIo(client, options, io);
   return client;
