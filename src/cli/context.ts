@@ -1,6 +1,6 @@
 /** What the command files share with the program: global flags and the per-command context. */
 import type { Command } from "commander";
-import type { GlobalFlags, ResolvedConfig } from "../config/config.js";
+import type { GlobalFlags, ResolvedConfig, ResolveOptions } from "../config/config.js";
 import type { Output } from "./output.js";
 
 /** Global flags plus output flags, as commander hands them to every command. */
@@ -19,7 +19,7 @@ export interface CommandContext {
 }
 
 /** Resolves config and output for the command being run (called inside an action). */
-export type ContextFor = (cmd: Command) => CommandContext;
+export type ContextFor = (cmd: Command, options?: ResolveOptions) => CommandContext;
 
 /** Adds one command (or a command group) to the program. */
 export type RegisterCommand = (program: Command, contextFor: ContextFor) => void;

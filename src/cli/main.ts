@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { ExitCode, InterruptedError, PgsnapError, redactSecrets } from "../errors.js";
-import { resolveConfig } from "../config/config.js";
+import { resolveConfig, type ResolveOptions } from "../config/config.js";
 import { toolVersion } from "../version.js";
 import { commands } from "./commands/index.js";
 import type { CliGlobals, CommandContext } from "./context.js";
@@ -60,10 +60,10 @@ Exit codes: 0 ok, 1 bug, 2 usage/config, 3 refused for safety, 10 database conne
   return program;
 }
 
-function contextFor(cmd: Command): CommandContext {
+function contextFor(cmd: Command, options?: ResolveOptions): CommandContext {
   const g = cmd.optsWithGlobals<CliGlobals>();
   jsonMode = g.json === true;
-  const config = resolveConfig(g);
+  const config = resolveConfig(g, process.env, options);
   secrets = config.secrets;
   const out = new Output({
     json: g.json === true,
