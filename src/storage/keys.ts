@@ -20,6 +20,14 @@ export function manifestKey(project: string, id: string): string {
   return snapshotPrefix(project, id) + manifestName;
 }
 
+/** Name of the marker `verify` leaves next to a manifest once a snapshot checked out whole. */
+export const verifiedMarker = "verified.json";
+
+/** Key of a snapshot's verified marker (prune keeps the newest verified snapshot). */
+export function verifiedMarkerKey(project: string, id: string): string {
+  return snapshotPrefix(project, id) + verifiedMarker;
+}
+
 /** File name of a table's data object: `<schema>.<table>.ndjson.zst`. */
 export function tableObjectName(schema: string, name: string): string {
   return `${keySegment(schema)}.${keySegment(name)}.ndjson.zst`;
