@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { restore } from "../src/restore/restore.js";
-import { FsStorage } from "../src/storage/fs-storage.js";
+import { FsStorage } from "../src/storage/fs/fs-storage.js";
 import { parseManifest } from "../src/format/manifest.js";
 import { runPgsnap } from "./helpers/cli.js";
 import {

@@ -6,7 +6,7 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { StorageError, UsageError } from "../../src/errors.js";
-import { FsStorage } from "../../src/storage/fs-storage.js";
+import { FsStorage } from "../../src/storage/fs/fs-storage.js";
 import { openStorage } from "../../src/storage/open-storage.js";
 import { chunked, describeStorageConformance, failingBody } from "./conformance.js";
 
