@@ -227,10 +227,10 @@ export class FsStorage implements Storage {
     for (let attempt = 1; ; attempt++) {
       const tempPath = join(dir, `.${name}.tmp-${randomBytes(6).toString("hex")}`);
       try {
-        await mkdir(dir, { recursive: true, mode: DIR_MODE });
+        await makeDirectories(dir);
         return { handle: await open(tempPath, "wx", FILE_MODE), tempPath };
       } catch (err) {
-        if (isErrno(err, "ENOENT") && attempt < OPEN_TEMP_ATTEMPTS) continue;
+        if (isErrno(err, "ENOENT") && !(err instanceof CannotCreateDirectory) && attempt < OPEN_TEMP_ATTEMPTS) continue;
         throw this.fsError(err, "write", key);
       }
     }
@@ -297,7 +297,23 @@ export class FsStorage implements Storage {
         cause: err,
       });
     }
-    if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
+    if (code === "EROFS") {
+      return new StorageError("STORAGE_READ_ONLY", `cannot ${action} ${where}: the file system is read-only (EROFS)`, {
+        hint: `mount it writable or choose another --storage`,
+        cause: err,
+      });
+    }
+    if (action === "write" && err instanceof CannotCreateDirectory) {
+      return new StorageError(
+        "STORAGE_NOT_WRITABLE",
+        `cannot create directory ${err.path} for ${where}: ${err.reason} (${code ?? "?"})`,
+        {
+          hint: `choose a --storage directory on a file system that holds files (not /proc or /sys), or create ${this.location} first`,
+          cause: err,
+        },
+      );
+    }
+    if (code === "EACCES" || code === "EPERM") {
       return new StorageError("STORAGE_ACCESS_DENIED", `permission denied (${code}) to ${action} ${where}`, {
         hint: `check that the user running pgsnap may read and write ${this.location}`,
         cause: err,
@@ -347,6 +363,55 @@ class FileSink extends Writable {
     }
     this.bytes += chunk.length;
   }
+}
+
+/** A directory `put` needed could not be made; `code` is the errno of the failed mkdir. */
+class CannotCreateDirectory extends Error {
+  constructor(
+    readonly path: string,
+    readonly code: string | undefined,
+    readonly reason: string,
+    cause: unknown,
+  ) {
+    super(`cannot create directory ${path}: ${reason}`, { cause });
+  }
+}
+
+/**
+ * `mkdir -p dir`, one level at a time. Not `mkdir(dir, { recursive: true })`: on /proc (and
+ * other file systems that refuse new entries with ENOENT) Node's recursive mkdir retries
+ * forever, a busy loop in the thread pool that not even SIGTERM ends; and on a read-only file
+ * system it reports ENOENT instead of EROFS.
+ */
+async function makeDirectories(dir: string, depth = 0): Promise<void> {
+  try {
+    await mkdir(dir, { mode: DIR_MODE });
+    return;
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === "EEXIST") {
+      if ((await stat(dir)).isDirectory()) return;
+      throw new CannotCreateDirectory(dir, "ENOTDIR", "a file of that name is in the way", err);
+    }
+    if (code !== "ENOENT" || dirname(dir) === dir || depth > 256) throw wrapMkdir(dir, err);
+  }
+  await makeDirectories(dirname(dir), depth + 1);
+  try {
+    await mkdir(dir, { mode: DIR_MODE });
+  } catch (err) {
+    if (errnoCode(err) === "EEXIST") return;
+    // The parent exists, yet ENOENT: a file system that does not hold new entries (/proc).
+    throw wrapMkdir(dir, err);
+  }
+}
+
+function wrapMkdir(dir: string, err: unknown): Error {
+  const code = errnoCode(err);
+  if (code === "EROFS" || code === "EACCES" || code === "EPERM" || code === "ENOSPC" || code === "EDQUOT")
+    return err as Error;
+  const reason =
+    code === "ENOENT" ? "the file system does not allow it" : err instanceof Error ? err.message : String(err);
+  return new CannotCreateDirectory(dir, code, reason, err);
 }
 
 async function syncDirectory(dir: string): Promise<void> {
