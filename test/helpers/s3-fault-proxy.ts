@@ -122,6 +122,8 @@ export interface S3FaultProxy {
   clearFaults(): void;
   stats(): S3ProxyStats;
   resetStats(): void;
+  /** Resolves when the next request of `op` arrives (after its rule, if any, was applied). */
+  nextRequest(op: S3Operation): Promise<void>;
   /** Incomplete multipart uploads in `bucket` (under `prefix`), asked of the upstream server directly. */
   incompleteUploads(bucket: string, prefix?: string): Promise<IncompleteUpload[]>;
   /** Stops listening and destroys every held connection. */
@@ -147,6 +149,7 @@ export async function startS3FaultProxy(upstream: S3Upstream): Promise<S3FaultPr
   let rules: (FaultRule & { left: number })[] = [];
   let stats: S3ProxyStats = { requests: {}, injected: {} };
   const sockets = new Set<Socket>();
+  let waiters: { op: S3Operation; resolve: () => void }[] = [];
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://proxy");
@@ -163,6 +166,9 @@ export async function startS3FaultProxy(upstream: S3Upstream): Promise<S3FaultPr
       stats.injected[op] = (stats.injected[op] ?? 0) + 1;
     }
     handle(req, res, rule);
+    const ready = waiters.filter((w) => w.op === op);
+    waiters = waiters.filter((w) => w.op !== op);
+    for (const w of ready) w.resolve();
   });
   server.on("connection", (socket) => {
     sockets.add(socket);
@@ -290,6 +296,10 @@ export async function startS3FaultProxy(upstream: S3Upstream): Promise<S3FaultPr
     resetStats: () => {
       stats = { requests: {}, injected: {} };
     },
+    nextRequest: (op) =>
+      new Promise<void>((resolve) => {
+        waiters.push({ op, resolve });
+      }),
     incompleteUploads: async (bucket, prefix = "") => {
       const out: IncompleteUpload[] = [];
       const stream = admin.listIncompleteUploads(bucket, prefix, true);

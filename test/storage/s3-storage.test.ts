@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { inspect } from "node:util";
 
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -141,6 +142,18 @@ describe("S3Storage against a real S3-compatible server", { timeout: 60_000 }, (
     expect(await s3().incompleteUploads(bucket, "pgsnap/retry/always-500")).toEqual([]);
     expect(await storage.stat("retry/always-500.bin")).toBeUndefined();
     expect(await storage.cleanupIncomplete("retry/", 0)).toBe(0);
+  });
+
+  it("a failed put fails a pipeline writing into its body with the same StorageError", async () => {
+    s3().setFaults([{ op: ["uploadPart", "putObject"], action: "error", status: 500 }]);
+    // the first part fails for good while the body is still being written
+    const body = new PassThrough();
+    const writing = pipeline(randomBody(30 * MiB).stream, body);
+    const [w, p] = await Promise.allSettled([writing, storage.put("pipe/x.bin", body)]);
+    expect(p.status).toBe("rejected");
+    expect((p as PromiseRejectedResult).reason).toBeInstanceOf(StorageError);
+    // not ERR_STREAM_PREMATURE_CLOSE, which a caller would report as a bug (exit 1)
+    expect((w as PromiseRejectedResult).reason).toBe((p as PromiseRejectedResult).reason);
   });
 
   it("an upload that could not be aborted is left for cleanupIncomplete, which removes it", async () => {
