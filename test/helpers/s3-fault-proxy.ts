@@ -34,8 +34,7 @@ import type { Socket } from "node:net";
 import { Transform } from "node:stream";
 import type { TransformCallback } from "node:stream";
 
-import { Client } from "minio";
-
+import { s3ClientFor } from "./s3-client.js";
 import type { S3Settings } from "../../src/storage/storage.js";
 
 /** Operation names the proxy counts and matches rules against. */
@@ -252,15 +251,7 @@ export async function startS3FaultProxy(upstream: S3Upstream): Promise<S3FaultPr
   });
   const port = (server.address() as { port: number }).port;
   const endpoint = `http://127.0.0.1:${port}`;
-  const admin = new Client({
-    endPoint: target.hostname,
-    port: Number(target.port),
-    useSSL: target.protocol === "https:",
-    accessKey: upstream.accessKey,
-    secretKey: upstream.secretKey,
-    region: upstream.region,
-    pathStyle: true,
-  });
+  const admin = s3ClientFor(upstream);
 
   return {
     endpoint,

@@ -4,9 +4,10 @@
  */
 import { randomBytes } from "node:crypto";
 
-import { Client } from "minio";
+import type { Client } from "minio";
 import { inject } from "vitest";
 
+import { s3ClientFor } from "./s3-client.js";
 import type { S3Upstream } from "./s3-fault-proxy.js";
 
 /** The run's S3 server and keys. */
@@ -16,16 +17,7 @@ export function s3Upstream(): S3Upstream & { server: "radosgw" | "external" } {
 
 /** A minio client on `upstream` (for test-side reads and writes that bypass pgsnap). */
 export function s3Client(upstream: S3Upstream = s3Upstream()): Client {
-  const url = new URL(upstream.endpoint);
-  return new Client({
-    endPoint: url.hostname,
-    port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
-    useSSL: url.protocol === "https:",
-    accessKey: upstream.accessKey,
-    secretKey: upstream.secretKey,
-    region: upstream.region,
-    pathStyle: true,
-  });
+  return s3ClientFor(upstream);
 }
 
 /** Creates a fresh bucket `pgsnap-<tag>-<random>` and returns its name. */
