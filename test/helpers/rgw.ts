@@ -124,7 +124,8 @@ export async function startRgw(options: StartRgwOptions = {}): Promise<RunningRg
   const stopAll = async (): Promise<void> => {
     // radosgw first, then the OSD, then the monitor (the reverse of the start order)
     for (const child of [...daemons].reverse()) await stopChild(child);
-    watchdog?.stdin?.end();
+    // Nothing left for the watchdog to kill (an empty line): a stale PID may be reused.
+    watchdog?.stdin?.end("\n");
     await rm(dir, { recursive: true, force: true });
   };
 
