@@ -93,6 +93,7 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
       ) => {
         const { config, out, signal } = contextFor(cmd);
         const storage = storageOf(config);
+        const view = out.progressView();
         try {
           const results = await dump({
             connection: { url: config.dbUrl },
@@ -107,10 +108,9 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
             jobs: opts.jobs,
             compressionLevel: opts.compressionLevel,
             signal,
-            onProgress: (e) =>
-              out.progress(`[${e.done}/${e.total}] ${e.table}: ${e.rows} rows, ${formatBytes(e.storedBytes)}`),
+            onProgress: (e) => view.update(e),
           });
-          out.progressDone();
+          view.stop();
           out.result({ snapshots: results }, () =>
             results
               .map(
@@ -120,6 +120,7 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
               .join("\n"),
           );
         } finally {
+          view.stop();
           await storage.close();
         }
       },

@@ -85,7 +85,8 @@ function contextFor(cmd: Command): CommandContext {
     json: g.json === true,
     quiet: g.quiet === true,
     verbose: g.verbose === true,
-    progress: g.progress !== false && (process.stderr.isTTY || g.verbose === true),
+    // Progress only for a person watching: never into a pipe, under --json or with -q.
+    progress: g.progress !== false && process.stderr.isTTY === true && g.json !== true && g.quiet !== true,
     secrets,
   });
   return { config, out, signal: controller.signal };

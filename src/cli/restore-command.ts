@@ -115,6 +115,7 @@ async function runRestore(
 ): Promise<RestoreResult> {
   const { config, out, signal } = ctx;
   const storage = storageOf(config);
+  const view = out.progressView();
   try {
     const result = await restore({
       connection: { url: config.dbUrl },
@@ -129,9 +130,9 @@ async function runRestore(
       triggers: flags.triggers,
       rules: config.rules,
       signal,
-      onProgress: (e) => out.progress(`${e.step} ${e.table}`),
+      onProgress: (e) => view.update(e),
     });
-    out.progressDone();
+    view.stop();
     out.result(
       {
         snapshot: result.snapshot,
@@ -144,6 +145,7 @@ async function runRestore(
     );
     return result;
   } finally {
+    view.stop();
     await storage.close();
   }
 }
