@@ -12,6 +12,7 @@ import type { Storage } from "../storage/storage.js";
 import type { ResolvedConfig } from "../config/config.js";
 import type { CommandContext } from "./main.js";
 import { formatBytes, formatTable } from "./output.js";
+import { registerDoctor } from "./commands/doctor.js";
 
 type ContextFor = (cmd: Command) => CommandContext;
 
@@ -233,4 +234,4 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
 }
 
 /** Further commands (restore, tenants, ...) register themselves here. */
-export const extraCommands: ((program: Command, contextFor: ContextFor) => void)[] = [];
+export const extraCommands: ((program: Command, contextFor: ContextFor) => void)[] = [registerDoctor];

@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ExitCode, InterruptedError, PgsnapError, redactSecrets, UsageError } from "../errors.js";
 import { resolveConfig, type GlobalFlags, type ResolvedConfig } from "../config/config.js";
 import { toolVersion } from "../version.js";
-import { Output } from "./output.js";
+import { ExitWith, Output } from "./output.js";
 import { registerCommands } from "./commands.js";
 import "./restore-command.js";
 import "./more-commands.js";
@@ -139,6 +139,7 @@ async function main(argv: string[]): Promise<number> {
       }
       return ExitCode.usage;
     }
+    if (err instanceof ExitWith) return err.exitCode;
     if (interrupted && !(err instanceof PgsnapError && err.exitCode !== ExitCode.internal)) {
       printError(new InterruptedError());
       return ExitCode.interrupted;

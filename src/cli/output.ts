@@ -79,3 +79,13 @@ export function formatTable(headers: string[], rows: (string | number)[][]): str
     )
     .join("\n");
 }
+
+/**
+ * Thrown by a command that has already printed its result (a JSON document or a report naming
+ * the problems) and only needs the process to exit with `exitCode`; main.ts prints nothing more.
+ */
+export class ExitWith extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
