@@ -5,6 +5,8 @@
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runPgsnap } from "./helpers/cli.js";
 import { createDatabase, createRole, withClient, type TestDatabase, type TestRole } from "./helpers/postgres.js";
@@ -136,12 +138,51 @@ describe("pgsnap doctor", () => {
     const config = join(storage, "pgsnap.config.json");
     await writeFile(
       config,
-      JSON.stringify({ projects: { good: { db: db.url }, limited: { db: reader.url(db.url) } }, storage }),
+      JSON.stringify({ projects: { good: { db: "${GOOD_DB}" }, limited: { db: "${LIMITED_DB}" } }, storage }),
     );
-    const r = await runPgsnap(["doctor", "--json", "--project", "all", "--config", config]);
+    const r = await runPgsnap(["doctor", "--json", "--project", "all", "--config", config], {
+      env: { GOOD_DB: db.url, LIMITED_DB: reader.url(db.url) },
+    });
     expect(r.code, r.stdout).toBe(3);
-    const projects = new Set((r.json.checks as { project: string }[]).map((c) => c.project));
+    const perProject = (r.json.checks as { check: string; project: string }[]).filter((c) => c.check !== "next-run");
+    const projects = new Set(perProject.map((c) => c.project));
     expect(projects).toEqual(new Set(["good", "limited"]));
     expect(r.json.checks.find((c: any) => c.status === "error").project).toBe("limited");
+  });
+
+  it("logs into each email notifier's SMTP server and names each job's next run", async () => {
+    const smtp = new SMTPServer({ authOptional: true, disabledCommands: ["STARTTLS"], logger: false });
+    await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
+    const port = (smtp.server.address() as AddressInfo).port;
+    try {
+      const config = join(storage, "ops.config.json");
+      await writeFile(
+        config,
+        JSON.stringify({
+          storage,
+          projects: { app: { db: "${APP_DB}" } },
+          jobs: {
+            nightly: { cron: "0 3 * * *", timezone: "America/Sao_Paulo", notify: ["ops", "dead"] },
+          },
+          notify: {
+            ops: { type: "email", smtp: `smtp://127.0.0.1:${port}`, from: "b@example.com", to: ["a@example.com"] },
+            dead: { type: "email", smtp: "smtp://127.0.0.1:1", from: "b@example.com", to: ["a@example.com"] },
+          },
+        }),
+      );
+      const r = await runPgsnap(["doctor", "--json", "--config", config, "--project", "app"], {
+        env: { APP_DB: db.url },
+      });
+      // A notifier that cannot be reached is a warning: it never stops a backup.
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(find(r.json.checks, "smtp", "ops")[0]).toMatchObject({ status: "ok" });
+      expect(find(r.json.checks, "smtp", "dead")[0]).toMatchObject({ status: "warning" });
+      const next = find(r.json.checks, "next-run", "nightly")[0]!;
+      expect(next.status).toBe("ok");
+      // 03:00 in São Paulo is 06:00 UTC.
+      expect(next.message).toMatch(/runs next at \d{4}-\d\d-\d\dT06:00:00\.000Z/);
+    } finally {
+      await new Promise<void>((resolve) => smtp.close(() => resolve()));
+    }
   });
 });

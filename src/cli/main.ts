@@ -3,28 +3,12 @@
  * Only this folder touches process.argv, process.exit, stdout and stderr.
  */
 import { Command, CommanderError, Option } from "commander";
-import { ExitCode, InterruptedError, PgsnapError, redactSecrets, UsageError } from "../errors.js";
-import { resolveConfig, type GlobalFlags, type ResolvedConfig } from "../config/config.js";
+import { ExitCode, InterruptedError, PgsnapError, redactSecrets } from "../errors.js";
+import { resolveConfig, type ResolveOptions } from "../config/config.js";
 import { toolVersion } from "../version.js";
+import { commands } from "./commands/index.js";
+import type { CliGlobals, CommandContext } from "./context.js";
 import { ExitWith, Output } from "./output.js";
-import { registerCommands } from "./commands.js";
-import "./restore-command.js";
-import "./more-commands.js";
-
-/** Global flags plus output flags, as commander hands them to every command. */
-export interface CliGlobals extends GlobalFlags {
-  json?: boolean;
-  quiet?: boolean;
-  verbose?: boolean;
-  progress?: boolean;
-}
-
-/** What every command action receives. */
-export interface CommandContext {
-  config: ResolvedConfig;
-  out: Output;
-  signal: AbortSignal;
-}
 
 const controller = new AbortController();
 let secrets: string[] = [];
@@ -72,14 +56,14 @@ Exit codes: 0 ok, 1 bug, 2 usage/config, 3 refused for safety, 10 database conne
     writeErr: (s) => process.stderr.write(s),
     writeOut: (s) => process.stdout.write(s),
   });
-  registerCommands(program, contextFor);
+  for (const register of commands) register(program, contextFor);
   return program;
 }
 
-function contextFor(cmd: Command): CommandContext {
+function contextFor(cmd: Command, options?: ResolveOptions): CommandContext {
   const g = cmd.optsWithGlobals<CliGlobals>();
   jsonMode = g.json === true;
-  const config = resolveConfig(g);
+  const config = resolveConfig(g, process.env, options);
   secrets = config.secrets;
   const out = new Output({
     json: g.json === true,
@@ -160,11 +144,6 @@ async function main(argv: string[]): Promise<number> {
       );
     return ExitCode.internal;
   }
-}
-
-/** Throws a usage error for a bad flag value. */
-export function usage(message: string, hint?: string): never {
-  throw new UsageError("USAGE", message, { hint });
 }
 
 const code = await main(process.argv);

@@ -1,19 +1,29 @@
 /** `pgsnap doctor [--project P | all]`: would a backup and a restore work? (CLI.md) */
 import type { Command } from "commander";
-import { resolveConfig } from "../../config/config.js";
+import { loadOperations, type Operations } from "../../config/operations.js";
 import { doctor, doctorExitCode, type DoctorCheck } from "../../doctor/doctor.js";
+import { nextRunChecks, smtpChecks } from "../../doctor/operations-checks.js";
 import { UsageError } from "../../errors.js";
 import { openStorage } from "../../storage/open-storage.js";
 import type { Storage } from "../../storage/storage.js";
-import type { CliGlobals, CommandContext } from "../main.js";
+import type { CliGlobals, ContextFor } from "../context.js";
 import { ExitWith } from "../output.js";
 
+interface Target {
+  name: string | undefined;
+  dbUrl: string | undefined;
+  storageUrl: string;
+  s3: Parameters<typeof openStorage>[1];
+  tenantColumn: string;
+  rules: Record<string, import("../../db/plan.js").TableRule>;
+}
+
 /** Adds `doctor` to the program. */
-export function registerDoctor(program: Command, contextFor: (cmd: Command) => CommandContext): void {
+export function registerDoctor(program: Command, contextFor: ContextFor): void {
   program
     .command("doctor")
     .description(
-      "check that backups and restores will work: connection, role, privileges, RLS, indexes, keys, triggers, rules, pooler, storage",
+      "check that backups and restores will work: connection, role, privileges, RLS, indexes, keys, triggers, rules, pooler, storage, SMTP, next runs",
     )
     .addHelpText(
       "after",
@@ -27,28 +37,36 @@ Examples:
   pgsnap doctor --json`,
     )
     .action(async (_opts: unknown, cmd: Command) => {
-      const ctx = contextFor(cmd);
       const globals = cmd.optsWithGlobals<CliGlobals>();
       const all = globals.project === "all";
-      const names = all ? Object.keys(ctx.config.file?.projects ?? {}) : [ctx.config.project];
-      if (all && names.length === 0) {
+      const ctx = contextFor(cmd, { projectRequired: false });
+      // The operations view (jobs, notifiers, every project) when a config or the environment has one.
+      let ops: Operations | undefined;
+      try {
+        ops = loadOperations(all ? { ...globals, project: undefined } : globals);
+      } catch (err) {
+        if (all) throw err;
+      }
+      const targets: Target[] = all
+        ? (ops?.projects ?? []).map((p) => ({ ...p }))
+        : [{ ...ctx.config, name: ctx.config.project }];
+      if (all && targets.length === 0) {
         throw new UsageError("DOCTOR_NO_PROJECTS", "--project all needs a config file with projects", {
           hint: "pass --config pgsnap.config.json, or check one project with --project <name>",
         });
       }
       const checks: DoctorCheck[] = [];
-      for (const name of names) {
-        const config = all ? resolveConfig({ ...globals, project: name }) : ctx.config;
+      for (const t of targets) {
         let storage: Storage | undefined;
         const found: DoctorCheck[] = [];
         try {
-          storage = openStorage(config.storageUrl, config.s3);
+          storage = openStorage(t.storageUrl, t.s3);
         } catch (err) {
           const e = err as UsageError;
           found.push({
             check: "storage",
             status: "error",
-            object: config.storageUrl,
+            object: t.storageUrl,
             message: e.message,
             hint: e.hint ?? null,
             exitCode: e.exitCode ?? 1,
@@ -57,18 +75,31 @@ Examples:
         try {
           found.push(
             ...(await doctor({
-              connection: { url: config.dbUrl },
+              connection: { url: t.dbUrl },
               storage,
-              project: config.project,
-              tenantColumn: config.tenantColumn,
-              rules: config.rules,
+              project: t.name,
+              tenantColumn: t.tenantColumn,
+              rules: t.rules,
               signal: ctx.signal,
             })),
           );
         } finally {
           await storage?.close();
         }
-        checks.push(...found.map((c) => (all ? { project: name, ...c } : c)));
+        checks.push(...found.map((c) => (all ? { project: t.name, ...c } : c)));
+      }
+      if (ops) {
+        const names = new Set(targets.map((t) => t.name));
+        const jobs = ops.jobs.filter((j) => all || j.projects.some((p) => names.has(p)));
+        const notifiers = new Set(jobs.flatMap((j) => j.notify));
+        checks.push(
+          ...(await smtpChecks(
+            ops.notifiers
+              .filter((n) => n.type === "email" && (all || notifiers.has(n.name)))
+              .map((n) => ({ name: n.name, smtp: (n as { smtp: string }).smtp })),
+          )),
+          ...nextRunChecks(jobs),
+        );
       }
       const exitCode = doctorExitCode(checks);
       ctx.out.result({ ok: exitCode === 0, exitCode, checks }, () => describeChecks(checks, exitCode));
@@ -89,11 +120,12 @@ function describeChecks(checks: readonly DoctorCheck[], exitCode: number): strin
   }
   const errors = checks.filter((c) => c.status === "error").length;
   const warnings = checks.filter((c) => c.status === "warning").length;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
   lines.push(
     "",
     errors === 0
-      ? `nothing blocks a backup (${warnings} warning${warnings === 1 ? "" : "s"})`
-      : `${errors} problem${errors === 1 ? "" : "s"} block a backup (exit ${exitCode}), ${warnings} warning${warnings === 1 ? "" : "s"}`,
+      ? `nothing blocks a backup (${plural(warnings, "warning")})`
+      : `${plural(errors, "problem")} block a backup (exit ${exitCode}), ${plural(warnings, "warning")}`,
   );
   return lines.join("\n");
 }
