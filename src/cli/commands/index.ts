@@ -10,6 +10,7 @@ import { registerInspect } from "./inspect.js";
 import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
 import { registerPrune } from "./prune.js";
+import { registerReport } from "./report.js";
 import { registerRestore } from "./restore.js";
 import { registerTenants } from "./tenants.js";
 import { registerVerify } from "./verify.js";
@@ -25,4 +26,5 @@ export const commands: readonly RegisterCommand[] = [
   registerVerify,
   registerPrune,
   registerDoctor,
+  registerReport,
 ];
