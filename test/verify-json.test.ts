@@ -43,7 +43,8 @@ describe("verify --json", () => {
     const dir = join(storage, "v", snap.id);
     const sales = join(dir, "public.sales.ndjson.zst");
     const data = await readFile(sales);
-    data[Math.floor(data.length / 2)] ^= 0xff;
+    const mid = Math.floor(data.length / 2);
+    data[mid] = data[mid]! ^ 0xff;
     await writeFile(sales, data);
     await rm(join(dir, "public.clients.ndjson.zst"));
 

@@ -17,6 +17,8 @@ export interface ColumnInfo {
   notNull: boolean;
   generated: boolean;
   identity: "" | "a" | "d";
+  /** Has a DEFAULT clause (not a generated column). */
+  hasDefault: boolean;
 }
 
 /** A unique way to find a row: primary key or unique index without predicate or expressions. */
@@ -26,8 +28,9 @@ export interface KeyInfo {
   columns: string[];
 }
 
-/** ON DELETE action of a foreign key (pg_constraint.confdeltype). */
+/** ON DELETE / ON UPDATE action of a foreign key (pg_constraint.confdeltype, confupdtype). */
 export type OnDelete = "a" | "r" | "c" | "n" | "d";
+export type RefAction = OnDelete;
 
 export interface ForeignKeyInfo {
   name: string;
@@ -38,6 +41,7 @@ export interface ForeignKeyInfo {
   refTable: string;
   refColumns: string[];
   onDelete: OnDelete;
+  onUpdate: RefAction;
   deferrable: boolean;
 }
 
@@ -51,6 +55,15 @@ export interface TriggerInfo {
   name: string;
   /** pg_trigger.tgenabled: O (origin), A (always), R (replica). */
   enabled: "O" | "A" | "R";
+}
+
+/** A rewrite rule (CREATE RULE) on a table. */
+export interface RuleInfo {
+  name: string;
+  /** pg_rewrite.ev_type: 1 SELECT, 2 UPDATE, 3 INSERT, 4 DELETE. */
+  event: "1" | "2" | "3" | "4";
+  enabled: "O" | "A" | "R";
+  instead: boolean;
 }
 
 export interface TableInfo {
@@ -70,6 +83,8 @@ export interface TableInfo {
   sequences: SequenceInfo[];
   /** Enabled user triggers. */
   triggers: TriggerInfo[];
+  /** Enabled rewrite rules. */
+  rules: RuleInfo[];
 }
 
 export interface RoleInfo {
@@ -141,6 +156,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
       foreignKeys: [],
       sequences: [],
       triggers: [],
+      rules: [],
     };
     byOid.set(t.oid, t);
     tables.set(t.id, t);
@@ -158,6 +174,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
     not_null: boolean;
     generated: string;
     identity: string;
+    has_default: boolean;
   }>("columns.sql")) {
     byOid.get(Number(r.table_oid))?.columns.push({
       name: r.name,
@@ -170,6 +187,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
       notNull: r.not_null,
       generated: r.generated !== "",
       identity: r.identity === "a" || r.identity === "d" ? r.identity : "",
+      hasDefault: r.has_default,
     });
   }
 
@@ -184,6 +202,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
     ref_table_oid: string;
     ref_columns: string[];
     on_delete: string;
+    on_update: string;
     deferrable: boolean;
   }>("foreign-keys.sql")) {
     const t = byOid.get(Number(r.table_oid));
@@ -196,6 +215,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
       refTable: ref.id,
       refColumns: r.ref_columns,
       onDelete: r.on_delete as OnDelete,
+      onUpdate: r.on_update as RefAction,
       deferrable: r.deferrable,
     });
   }
@@ -206,6 +226,17 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
 
   for (const r of await q<{ table_oid: string; name: string; enabled: string }>("triggers.sql")) {
     byOid.get(Number(r.table_oid))?.triggers.push({ name: r.name, enabled: r.enabled as TriggerInfo["enabled"] });
+  }
+
+  for (const r of await q<{ table_oid: string; name: string; event: string; enabled: string; instead: boolean }>(
+    "rules.sql",
+  )) {
+    byOid.get(Number(r.table_oid))?.rules.push({
+      name: r.name,
+      event: r.event as RuleInfo["event"],
+      enabled: r.enabled as RuleInfo["enabled"],
+      instead: r.instead,
+    });
   }
 
   return { role, tables };

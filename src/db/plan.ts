@@ -7,6 +7,7 @@
 import { UsageError } from "../errors.js";
 import type { Catalog, ColumnInfo, ForeignKeyInfo, TableInfo } from "./catalog.js";
 import { quoteIdent, quoteLiteral, quoteTable } from "./quote.js";
+import { canonicalKeySql } from "./tenant-value.js";
 
 export type TableScope = "direct" | "via" | "custom" | "global";
 
@@ -152,7 +153,9 @@ export function ownedCondition(
 ): string {
   return ownership(plan, id, alias, relationOf, (p, a) => {
     if (p.scope === "direct") return `${a}.${quoteIdent(p.column!.name)} = ${tenantLiteral(tenant, p.column!)}`;
-    const filter = p.rule!.filter!.replace(/:tenant\b/g, quoteLiteral(tenant));
+    // A function, not a replacement string: `$&`, `$$`, `$'` in a tenant id stay literal.
+    const literal = quoteLiteral(tenant);
+    const filter = p.rule!.filter!.replace(/:tenant\b/g, () => literal);
     // The rule is written over alias t; under another alias, t is bound to that row.
     return a === "t" ? `(${filter})` : `(SELECT (${filter}) FROM (SELECT ${a}.*) AS t)`;
   });
@@ -210,7 +213,11 @@ function ownership(
  * (scope `tenants`). Joins follow the via chain on the parents' referenced unique keys, so they
  * never multiply rows; a row whose chain is broken (NULL foreign key) belongs to no tenant.
  */
-export function tenantKeyJoin(plan: TenantPlan, id: string, alias: string): { joins: string; key: string } {
+export function tenantKeyJoin(
+  plan: TenantPlan,
+  id: string,
+  alias: string,
+): { joins: string; key: string; canonicalKey: string } {
   let joins = "";
   let cur = mustPlan(plan, id);
   let curAlias = alias;
@@ -226,7 +233,8 @@ export function tenantKeyJoin(plan: TenantPlan, id: string, alias: string): { jo
     curAlias = parentAlias;
   }
   if (cur.scope === "direct") {
-    return { joins, key: `${curAlias}.${quoteIdent(cur.column!.name)}` };
+    const key = `${curAlias}.${quoteIdent(cur.column!.name)}`;
+    return { joins, key, canonicalKey: canonicalKeySql(key, cur.column) };
   }
   if (cur.scope === "custom") {
     const key = cur.rule?.key;
@@ -240,7 +248,7 @@ export function tenantKeyJoin(plan: TenantPlan, id: string, alias: string): { jo
       );
     }
     joins += ` CROSS JOIN LATERAL (SELECT (${key}) AS k FROM (SELECT ${curAlias}.*) AS t) ck`;
-    return { joins, key: "ck.k" };
+    return { joins, key: "ck.k", canonicalKey: canonicalKeySql("ck.k", undefined) };
   }
   throw new Error(`table ${id} is global: it has no tenant key`);
 }

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
-import { readCatalog, type Catalog, type TableInfo } from "../db/catalog.js";
+import { readCatalog } from "../db/catalog.js";
 import { connect, connectionError, isConnectionFailure, type ConnectOptions } from "../db/connect.js";
 import { columnEncoding, copyColumnExpr, jsonKind } from "../db/encode.js";
 import { CopyToNdjson, type JsonKind } from "../format/copy-to-ndjson.js";
@@ -22,7 +22,8 @@ import {
 } from "../db/plan.js";
 import { quoteTable } from "../db/quote.js";
 import { readRowEstimates } from "../db/row-estimates.js";
-import { checkTenantValue } from "../db/tenant-value.js";
+import { canonicalTenant, tenantKeyColumn } from "../db/tenant-value.js";
+import { readSourceIdentity } from "../db/source-identity.js";
 import { pinnedSettings } from "../db/session.js";
 import { ByteCounter, DigestStream } from "../format/digest.js";
 import {
@@ -39,7 +40,8 @@ import { TenantFrameStream } from "../format/tenant-frames.js";
 import { createCompressStream } from "../format/zstd.js";
 import { manifestKey, projectPrefix, snapshotPrefix, tableObjectName } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
-import { selectTables } from "./select-tables.js";
+import { selectTables } from "../db/select-tables.js";
+import { checkRowSecurity } from "../db/row-security.js";
 import { toolVersion } from "../version.js";
 
 export interface DumpOptions {
@@ -148,7 +150,10 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
       );
     }
     const dumped = scope === "tenant" ? tenantPlans : plans;
-    for (const tenant of options.tenants ?? []) await checkTenantValue(main, plan, tenant);
+    // Each tenant id in its canonical spelling (`1.0` = `1`, citext case, uuid case), once.
+    const canonicalTenants: string[] = [];
+    for (const tenant of options.tenants ?? []) canonicalTenants.push(await canonicalTenant(main, plan, tenant));
+    const source = await readSourceIdentity(main);
     checkRowSecurity(
       catalog,
       dumped.map((p) => p.table),
@@ -168,7 +173,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
       }
     }
 
-    const tenantsOfSnaps = scope === "tenant" ? [...options.tenants!] : [undefined];
+    const tenantsOfSnaps = scope === "tenant" ? [...new Set(canonicalTenants)] : [undefined];
     const ids = await freshSnapshotIds(options.storage, project, tenantsOfSnaps.length, signal);
     const snaps: SnapshotWork[] = tenantsOfSnaps.map((tenant, i) => ({
       id: ids[i]!,
@@ -258,6 +263,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
         project,
         scope: snap.scope,
         tenantColumn: options.tenantColumn,
+        tenantType: tenantKeyColumn(plan)?.baseType ?? null,
         tenants,
         createdAt: snap.createdAt.toISOString(),
         finishedAt: finished.toISOString(),
@@ -268,6 +274,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
           versionNum: catalog.role.serverVersionNum,
           database: catalog.role.database,
         },
+        source,
         encoding: { rows: "ndjson", compression: "zstd", level },
         settings: { ...pinnedSettings },
         rows: sum(snap.tables, (t) => t.rows),
@@ -343,22 +350,6 @@ function sum<T>(items: readonly T[], f: (x: T) => number): number {
   return items.reduce((a, x) => a + f(x), 0);
 }
 
-/** Refuses before anything is written when RLS would filter rows (never a short backup). */
-export function checkRowSecurity(catalog: Catalog, tables: readonly TableInfo[]): void {
-  if (catalog.role.superuser || catalog.role.bypassrls) return;
-  const filtered = tables.filter((t) => t.rlsEnabled && (!t.isOwner || t.rlsForced));
-  if (filtered.length > 0) {
-    const names = filtered.map((t) => t.id).join(", ");
-    throw new RefusedError(
-      "RLS_WOULD_FILTER",
-      `row-level security is enabled on ${names} and role ${catalog.role.role} does not bypass it`,
-      {
-        hint: `connect as a role with BYPASSRLS (ALTER ROLE ${catalog.role.role} BYPASSRLS, or Supabase's postgres user) so no row of ${names} is silently left out, or leave ${names} out with --exclude-tables`,
-      },
-    );
-  }
-}
-
 /**
  * Builds the query whose plain COPY text holds a table's rows (and, when framed, the tenant key
  * as the first field, rows grouped by tenant), and the JSON shape of its columns.
@@ -373,8 +364,9 @@ export function tableQuery(
   const cols = p.table.columns.map((c) => copyColumnExpr(c, "t")).join(", ");
   const from = `${quoteTable(p.table)} t`;
   if (framed) {
-    const { joins, key } = tenantKeyJoin(plan, p.table.id, "t");
-    const sql = `SELECT (${key})::pg_catalog.text, ${cols} FROM ${from}${joins} WHERE ${key} IS NOT NULL ORDER BY ${key}`;
+    // Ordered by the key's own type (equal keys are adjacent), framed by its canonical text.
+    const { joins, key, canonicalKey } = tenantKeyJoin(plan, p.table.id, "t");
+    const sql = `SELECT ${canonicalKey}, ${cols} FROM ${from}${joins} WHERE ${key} IS NOT NULL ORDER BY ${key}`;
     return { sql, filter: `${key} IS NOT NULL${joins ? ` (via${joins})` : ""}`, columns };
   }
   if (tenant === undefined) return { sql: `SELECT ${cols} FROM ${from}`, filter: null, columns };

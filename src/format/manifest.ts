@@ -3,6 +3,7 @@
  * makes a snapshot visible, and the record every object is checked against.
  */
 import { IntegrityError } from "../errors.js";
+import { canonicalTenantText } from "./tenant-id.js";
 
 export const manifestFormat = "pgsnap-snapshot";
 export const manifestVersion = 1;
@@ -57,6 +58,11 @@ export interface Manifest {
   project: string;
   scope: SnapshotScope;
   tenantColumn: string;
+  /**
+   * Base type (pg typname) of the tenant column; tenant ids in `tenants` and in frames are
+   * canonical under its equality (src/format/tenant-id.ts). Absent in older snapshots.
+   */
+  tenantType?: string | null;
   tenants: string[] | null;
   createdAt: string;
   finishedAt: string;
@@ -65,6 +71,8 @@ export interface Manifest {
   extractedFrom?: string;
   tool: { name: "pgsnap"; version: string };
   server: { version: string; versionNum: number; database: string };
+  /** The database the rows came from; a restore elsewhere needs --to-other-database. */
+  source?: { database: string; systemIdentifier: string | null };
   /** Data files: one JSON object per row and line (see src/db/encode.ts), zstd-compressed. */
   encoding: { rows: "ndjson"; compression: "zstd"; level: number };
   settings: Record<string, string>;
@@ -106,9 +114,21 @@ export function parseManifest(data: Buffer | string, where: string): Manifest {
   return obj as Manifest;
 }
 
-/** Does the snapshot hold rows of `tenant`? */
+/** The tenant id in the canonical spelling of this snapshot's tenant type. */
+export function manifestTenant(m: Manifest, tenant: string): string {
+  return canonicalTenantText(m.tenantType ?? undefined, tenant);
+}
+
+/** Does the snapshot hold rows of `tenant` (compared in canonical spelling)? */
 export function manifestHasTenant(m: Manifest, tenant: string): boolean {
   if (m.scope === "full") return true;
-  if (m.scope === "tenant") return m.tenants?.includes(tenant) ?? false;
-  return m.tables.some((t) => t.frames?.some((f) => f.tenant === tenant));
+  const id = manifestTenant(m, tenant);
+  if (m.scope === "tenant") return m.tenants?.includes(id) ?? false;
+  return m.tables.some((t) => t.frames?.some((f) => f.tenant === id));
+}
+
+/** The frame of `tenant` in a table of a tenants snapshot, if it has one. */
+export function frameOf(m: Manifest, t: ManifestTable, tenant: string): FrameEntry | undefined {
+  const id = manifestTenant(m, tenant);
+  return t.frames?.find((f) => f.tenant === id);
 }

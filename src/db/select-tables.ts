@@ -1,5 +1,5 @@
 import { UsageError } from "../errors.js";
-import type { Catalog, TableInfo } from "../db/catalog.js";
+import type { Catalog, TableInfo } from "./catalog.js";
 
 /**
  * Resolves `--tables` / `--exclude-tables` names (`schema.table`, or `table` when only one schema
