@@ -54,6 +54,11 @@ export class Output {
   }
 }
 
+/** `1 row`, `2 rows`, `0 rows`: a count with its noun (plural by adding s). */
+export function countOf(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** `12.3 MB` style sizes. */
 export function formatBytes(n: number): string {
   const units = ["B", "kB", "MB", "GB", "TB"];

@@ -50,7 +50,9 @@ export function describeCounts(
 ): string {
   const rate = elapsedMs > 0 ? (rows * 1000) / elapsedMs : 0;
   const parts = [
-    totalRows === undefined ? `${count(rows)} rows` : `${count(rows)}/~${count(totalRows)} rows`,
+    totalRows === undefined
+      ? `${count(rows)} ${rows === 1 ? "row" : "rows"}`
+      : `${count(rows)}/~${count(totalRows)} ${totalRows === 1 ? "row" : "rows"}`,
     formatBytes(bytes),
     `${count(rate)} rows/s`,
   ];

@@ -7,7 +7,7 @@ import { UsageError } from "../../errors.js";
 import { openStorage } from "../../storage/open-storage.js";
 import type { Storage } from "../../storage/storage.js";
 import type { CliGlobals, ContextFor } from "../context.js";
-import { ExitWith } from "../output.js";
+import { countOf, ExitWith } from "../output.js";
 
 interface Target {
   name: string | undefined;
@@ -120,12 +120,11 @@ function describeChecks(checks: readonly DoctorCheck[], exitCode: number): strin
   }
   const errors = checks.filter((c) => c.status === "error").length;
   const warnings = checks.filter((c) => c.status === "warning").length;
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
   lines.push(
     "",
     errors === 0
-      ? `nothing blocks a backup (${plural(warnings, "warning")})`
-      : `${plural(errors, "problem")} block a backup (exit ${exitCode}), ${plural(warnings, "warning")}`,
+      ? `nothing blocks a backup (${countOf(warnings, "warning")})`
+      : `${countOf(errors, "problem")} block a backup (exit ${exitCode}), ${countOf(warnings, "warning")}`,
   );
   return lines.join("\n");
 }

@@ -4,7 +4,7 @@ import { dump } from "../../dump/dump.js";
 import { MAX_ZSTD_LEVEL, MIN_ZSTD_LEVEL } from "../../format/zstd.js";
 import type { ContextFor } from "../context.js";
 import { collect, intOption, list } from "../flags.js";
-import { formatBytes } from "../output.js";
+import { countOf, formatBytes } from "../output.js";
 import { storageOf } from "../targets.js";
 
 /** Adds `dump` to the program. */
@@ -68,7 +68,7 @@ export function registerDump(program: Command, contextFor: ContextFor): void {
             results
               .map(
                 (r) =>
-                  `snapshot ${r.id} (${r.scope}${r.tenants && r.scope === "tenant" ? ` ${r.tenants.join(",")}` : ""}): ${r.tables.length} tables, ${r.rows} rows, ${formatBytes(r.storedBytes)} in ${(r.durationMs / 1000).toFixed(1)} s → ${r.location}`,
+                  `snapshot ${r.id} (${r.scope}${r.tenants && r.scope === "tenant" ? ` ${r.tenants.join(",")}` : ""}): ${countOf(r.tables.length, "table")}, ${countOf(r.rows, "row")}, ${formatBytes(r.storedBytes)} in ${(r.durationMs / 1000).toFixed(1)} s → ${r.location}`,
               )
               .join("\n"),
           );

@@ -6,7 +6,7 @@ import { renderReportHtml } from "../../report/html.js";
 import { buildReport, type GrowthReport } from "../../report/report.js";
 import { listSnapshots } from "../../snapshots/list-snapshots.js";
 import type { ContextFor } from "../context.js";
-import { formatBytes, formatTable } from "../output.js";
+import { countOf, formatBytes, formatTable } from "../output.js";
 import { projectWithoutDb, storageOf } from "../targets.js";
 
 interface ReportFlags {
@@ -78,7 +78,6 @@ Examples:
     });
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 /** `+12`, `-3.4 MB`; `-` when there is no rate (the snapshots span less than a day). */
 const signed = (n: number | null, f: (n: number) => string) =>
   n === null ? "-" : n > 0 ? `+${f(n)}` : n < 0 ? `-${f(-n)}` : f(0);
@@ -87,7 +86,7 @@ function describeReport(r: GrowthReport, top: number): string {
   const first = r.snapshots[0];
   const last = r.snapshots[r.snapshots.length - 1];
   const lines = [
-    `project ${r.project}: ${plural(r.snapshots.length, "snapshot")}${first && last ? ` from ${first.createdAt} to ${last.createdAt}` : ""}`,
+    `project ${r.project}: ${countOf(r.snapshots.length, "snapshot")}${first && last ? ` from ${first.createdAt} to ${last.createdAt}` : ""}`,
   ];
   if (r.tenants.length > 0) {
     lines.push("", `largest tenants (${Math.min(top, r.largestTenants.length)} of ${r.tenants.length})`);

@@ -8,7 +8,7 @@ import type { CommandContext, ContextFor } from "../context.js";
 import { ask, canAsk } from "../prompt.js";
 import { list } from "../flags.js";
 import { storageOf } from "../targets.js";
-import { formatTable } from "../output.js";
+import { countOf, formatTable } from "../output.js";
 
 interface RestoreFlags {
   tenant?: string;
@@ -165,8 +165,6 @@ export function formatAge(fromIso: string, now: Date = new Date()): string {
   return unit(Math.floor(s / 86_400), "day");
 }
 
-const rowsWord = (n: number) => `${n} row${n === 1 ? "" : "s"}`;
-
 /**
  * On a terminal: runs the restore as a dry run first, shows what it would change (snapshot id,
  * time and age; tenant id and name; per table the rows to delete, insert and update), asks for
@@ -214,7 +212,7 @@ async function confirmAndRestore(
         ["TABLE", "DELETE", "INSERT", "UPDATE"],
         dry.tables.map((t) => [t.table, t.deleted, t.inserted, t.updated]),
       ),
-      `in all: delete ${rowsWord(del)}, insert ${rowsWord(ins)}, update ${rowsWord(upd)}; other tenants are not touched.`,
+      `in all: delete ${countOf(del, "row")}, insert ${countOf(ins, "row")}, update ${countOf(upd, "row")}; other tenants are not touched.`,
       "",
     ].join("\n"),
   );

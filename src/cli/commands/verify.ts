@@ -4,7 +4,7 @@ import { restoreTest } from "../../verify/restore-test.js";
 import { assertVerified, markVerified, verifySnapshot, type VerifyResult } from "../../verify/verify.js";
 import { IntegrityError } from "../../errors.js";
 import type { ContextFor } from "../context.js";
-import { ExitWith } from "../output.js";
+import { countOf, ExitWith } from "../output.js";
 import { projectWithoutDb, storageOf } from "../targets.js";
 
 /** Adds `verify` to the program. */
@@ -52,8 +52,13 @@ export function registerVerify(program: Command, contextFor: ContextFor): void {
         out.result(
           result,
           () =>
-            `snapshot ${result.snapshot}: ${result.objects.length} objects, ${result.objects.reduce((a, o) => a + o.rows, 0)} rows verified` +
-            (result.restoreTest ? `; restore test passed on ${result.restoreTest.tables.length} tables` : ""),
+            `snapshot ${result.snapshot}: ${countOf(result.objects.length, "object")}, ${countOf(
+              result.objects.reduce((a, o) => a + o.rows, 0),
+              "row",
+            )} verified` +
+            (result.restoreTest
+              ? `; restore test passed on ${countOf(result.restoreTest.tables.length, "table")}`
+              : ""),
         );
       } finally {
         await storage.close();
