@@ -43,3 +43,28 @@ export function sumKnown(values: readonly (number | undefined)[]): number | unde
   }
   return total;
 }
+
+/**
+ * For logs instead of a terminal (the scheduler): passes on a table's first event, its last
+ * (`finished`), and in between at most one event per table every `intervalMs`, so a long dump
+ * logs a line now and then rather than four a second. `now` is injectable for tests.
+ */
+export function throttleProgress<E extends ProgressEvent>(
+  emit: (event: E) => void,
+  intervalMs = 30_000,
+  now: () => number = Date.now,
+): (event: E) => void {
+  const last = new Map<string, number>();
+  return (event) => {
+    const key = `${event.worker}\u0000${event.table}`;
+    const t = now();
+    const previous = last.get(key);
+    if (event.finished) {
+      last.delete(key);
+      emit(event);
+    } else if (previous === undefined || t - previous >= intervalMs) {
+      last.set(key, t);
+      emit(event);
+    }
+  };
+}
