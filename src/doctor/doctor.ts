@@ -260,13 +260,13 @@ async function databaseChecks(client: pg.Client, catalog: Catalog, options: Doct
       ),
     );
   }
-  const rules = await client.query<{ table_oid: string; name: string }>(readSql("doctor/rules.sql"));
-  const tenantOids = new Map(tenantPlans.map((p) => [p.table.oid, p.table]));
   const rulesByTable = new Map<TableInfo, string[]>();
-  for (const r of rules.rows) {
-    const t = tenantOids.get(Number(r.table_oid));
-    if (t) rulesByTable.set(t, [...(rulesByTable.get(t) ?? []), r.name]);
-  }
+  for (const p of tenantPlans)
+    if (p.table.rules.length > 0)
+      rulesByTable.set(
+        p.table,
+        p.table.rules.map((r) => r.name),
+      );
   for (const [t, names] of rulesByTable) {
     out.push(
       warning(
