@@ -7,10 +7,7 @@ export const collect = (value: string, previous: string[] = []): string[] => [..
 /** Parser of comma-separated, repeatable list flags (`--tables a,b --tables c`). */
 export const list = (value: string, previous: string[] = []): string[] => [
   ...previous,
-  ...value
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean),
+  ...(value.match(/(?:"(?:[^"]|"")*"|[^,"])+/g) ?? []).map((s) => s.trim()).filter(Boolean),
 ];
 
 /** Parser of an integer flag within [min, max]. */

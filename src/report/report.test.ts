@@ -4,7 +4,12 @@ import type { Manifest, ManifestTable } from "../format/manifest.js";
 import { tenantStack } from "./html.js";
 import { buildReport, growthOf } from "./report.js";
 
-function table(name: string, rows: number, storedBytes: number, frames?: [string, number, number][]): ManifestTable {
+function table(
+  name: string,
+  rows: number,
+  storedBytes: number,
+  frames?: [string | null, number, number][],
+): ManifestTable {
   return {
     table: `public.${name}`,
     schema: "public",
@@ -42,9 +47,11 @@ function snap(id: string, createdAt: string, scope: Manifest["scope"], tables: M
 
 const manifests = [
   snap("20260101T030000Z-aaaa", "2026-01-01T03:00:00.000Z", "tenants", [
-    table("orders", 300, 3000, [
+    table("orders", 305, 3050, [
       ["1", 100, 1000],
       ["2", 200, 2000],
+      // rows owned by no tenant: in the table's numbers, in no tenant's
+      [null, 5, 50],
     ]),
   ]),
   snap("20260111T030000Z-bbbb", "2026-01-11T03:00:00.000Z", "tenants", [
@@ -72,10 +79,10 @@ describe("buildReport", () => {
       ["3", [40]],
     ]);
     expect(r.tables).toHaveLength(1);
-    expect(r.tables[0]!.series.map((p) => p.rows)).toEqual([300, 250, 500]);
+    expect(r.tables[0]!.series.map((p) => p.rows)).toEqual([305, 250, 500]);
     expect(r.largestTenants.map((t) => t.tenant)).toEqual(["1", "2", "3"]);
     expect(r.shrank).toEqual([
-      expect.objectContaining({ table: "public.orders", tenant: null, rowsBefore: 300, rowsAfter: 250 }),
+      expect.objectContaining({ table: "public.orders", tenant: null, rowsBefore: 305, rowsAfter: 250 }),
       expect.objectContaining({ table: "public.orders", tenant: "2", rowsBefore: 200, rowsAfter: 100 }),
     ]);
   });

@@ -140,7 +140,9 @@ export function buildReport(
       perTenant.set(tenant, e);
     };
     if (m.scope === "tenants") {
-      for (const t of m.tables) for (const f of t.frames ?? []) add(f.tenant, t.table, f.rows, f.length);
+      // The frame of rows owned by no tenant (tenant null) counts for its table, not for a tenant.
+      for (const t of m.tables)
+        for (const f of t.frames ?? []) if (f.tenant !== null) add(f.tenant, t.table, f.rows, f.length);
     } else if (m.scope === "tenant" && m.tenants?.length === 1) {
       for (const t of m.tables) add(m.tenants[0]!, t.table, t.rows, t.storedBytes);
     }

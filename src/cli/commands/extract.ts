@@ -32,6 +32,7 @@ export function registerExtract(program: Command, contextFor: ContextFor): void 
           tenant: opts.tenant,
           allowEmpty: opts.allowEmpty,
           signal,
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         out.result(
           { snapshots: [snapshot] },
