@@ -9,10 +9,19 @@ describe("--help", () => {
     const section = top.stdout.split(/\nCommands:\n/)[1]!.split(/\n\n/)[0]!;
     const names = [...section.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!).filter((n) => n !== "help");
     expect(names).toEqual(expect.arrayContaining(["dump", "restore", "doctor", "report"]));
+    const commandsOf = (help: string) =>
+      [...(help.split(/\nCommands:\n/)[1]?.split(/\n\n/)[0] ?? "").matchAll(/^ {2}(\S+)/gm)]
+        .map((m) => m[1]!)
+        .filter((n) => n !== "help");
     for (const name of names) {
       const r = await runPgsnap([name, "--help"]);
       expect(r.code, name).toBe(0);
       expect(r.stdout, `pgsnap ${name} --help`).toMatch(/\nExamples:\n {2}pgsnap /);
+      // Groups (config, notify): each subcommand too.
+      for (const sub of commandsOf(r.stdout)) {
+        const s = await runPgsnap([name, sub, "--help"]);
+        expect(s.stdout, `pgsnap ${name} ${sub} --help`).toMatch(/\nExamples:\n {2}pgsnap /);
+      }
     }
   });
 });

@@ -16,6 +16,8 @@ export interface CommandContext {
   config: ResolvedConfig;
   out: Output;
   signal: AbortSignal;
+  /** Ends the command with this exit code after its result was printed (e.g. `run`). */
+  setExitCode: (code: number) => void;
 }
 
 /** Resolves config and output for the command being run (called inside an action). */

@@ -4,7 +4,7 @@ import { UsageError } from "../errors.js";
 /** Parser of a repeatable flag (`--tenant a --tenant b`). */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-/** Parser of comma-separated, repeatable list flags (`--tables a,b --tables c`). */
+/** Parser of comma-separated, repeatable list flags (`--tables a,b --tables c`); commas inside double quotes stay. */
 export const list = (value: string, previous: string[] = []): string[] => [
   ...previous,
   ...(value.match(/(?:"(?:[^"]|"")*"|[^,"])+/g) ?? []).map((s) => s.trim()).filter(Boolean),

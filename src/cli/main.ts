@@ -13,6 +13,8 @@ import { ExitWith, Output } from "./output.js";
 const controller = new AbortController();
 let secrets: string[] = [];
 let jsonMode = process.argv.includes("--json");
+/** Exit code a command chose for a result it printed itself (`run` with a failed project). */
+let resultCode = 0;
 
 function buildProgram(): Command {
   const program = new Command("pgsnap")
@@ -63,7 +65,7 @@ Exit codes: 0 ok, 1 bug, 2 usage/config, 3 refused for safety, 10 database conne
 function contextFor(cmd: Command, options?: ResolveOptions): CommandContext {
   const g = cmd.optsWithGlobals<CliGlobals>();
   jsonMode = g.json === true;
-  const config = resolveConfig(g, process.env, options);
+  const config = resolveConfig(g, undefined, options);
   secrets = config.secrets;
   const out = new Output({
     json: g.json === true,
@@ -73,7 +75,7 @@ function contextFor(cmd: Command, options?: ResolveOptions): CommandContext {
     progress: g.progress !== false && process.stderr.isTTY === true && g.json !== true && g.quiet !== true,
     secrets,
   });
-  return { config, out, signal: controller.signal };
+  return { config, out, signal: controller.signal, setExitCode: (c) => (resultCode = c) };
 }
 
 function printError(err: PgsnapError): void {
@@ -108,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", onSignal);
   try {
     await buildProgram().parseAsync(argv);
-    return ExitCode.ok;
+    return resultCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help")
