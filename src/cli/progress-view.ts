@@ -82,7 +82,8 @@ export function createProgressView(enabled: boolean, stream: NodeJS.WriteStream 
     },
     cliProgress.Presets.shades_classic,
   );
-  const overall = bars.create(1, 0, { label: "total", text: "" });
+  // Created on the first event with counts: an emitter that names steps only gets no total line.
+  let overall: cliProgress.SingleBar | undefined;
   const workers = new Map<number, { bar: cliProgress.SingleBar; state: LineState }>();
   let finishedRows = 0;
   let finishedBytes = 0;
@@ -99,6 +100,7 @@ export function createProgressView(enabled: boolean, stream: NodeJS.WriteStream 
       rows += state.rows;
       bytes += state.bytes;
     }
+    if (!overall) return;
     const finished = tablesTotal > 0 && tablesDone === tablesTotal;
     const total = runTotalRows ?? tablesTotal;
     const value = runTotalRows !== undefined ? Math.min(rows, runTotalRows) : tablesDone;
@@ -109,10 +111,9 @@ export function createProgressView(enabled: boolean, stream: NodeJS.WriteStream 
     });
   };
 
-  const lineOf = (worker: number) => {
+  const lineOf = (worker: number, label = `worker ${worker + 1}`) => {
     let line = workers.get(worker);
     if (!line) {
-      const label = `worker ${worker + 1}`;
       line = {
         bar: bars.create(1, 0, { label, text: "" }),
         state: { label, table: "", step: "", rows: 0, bytes: 0, totalRows: undefined, started: Date.now() },
@@ -127,11 +128,12 @@ export function createProgressView(enabled: boolean, stream: NodeJS.WriteStream 
       if (stopped) return;
       if (!("rows" in event)) {
         // An emitter that names steps only: show the step, no counts.
-        const line = lineOf(0);
+        const line = lineOf(0, "restore");
         line.state.step = event.step;
         line.bar.update(0, { label: line.state.label.padEnd(width), text: `${event.table} ${event.step}` });
         return;
       }
+      overall ??= bars.create(1, 0, { label: "total", text: "" });
       tablesDone = Math.max(tablesDone, event.tablesDone);
       tablesTotal = event.tablesTotal;
       runTotalRows = event.runTotalRows;
