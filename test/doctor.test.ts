@@ -65,7 +65,7 @@ describe("pgsnap doctor", () => {
     expect(checks.filter((c) => c.status === "error")).toEqual([]);
     expect(find(checks, "connection")[0]!.message).toMatch(/PostgreSQL \d+/);
 
-    const direct = find(checks, "tenant-index", "public.Events Log");
+    const direct = find(checks, "tenant-index", 'public."Events Log"');
     expect(direct).toHaveLength(1);
     expect(direct[0]!.status).toBe("warning");
     expect(direct[0]!.hint).toBe(`CREATE INDEX CONCURRENTLY ON "public"."Events Log" ("user_id");`);
@@ -78,7 +78,7 @@ describe("pgsnap doctor", () => {
     expect(via[0]!.message).toMatch(/full|scans the whole table/);
     expect(via[0]!.hint).toBe(`CREATE INDEX CONCURRENTLY ON "public"."order_lines" ("order_id");`);
 
-    expect(find(checks, "primary-key").map((c) => c.object)).toEqual(["public.Events Log"]);
+    expect(find(checks, "primary-key").map((c) => c.object)).toEqual(['public."Events Log"']);
     expect(find(checks, "primary-key")[0]!.message).toMatch(/whole rows/);
     expect(find(checks, "triggers", "public.orders")[0]!.message).toMatch(/orders_touch/);
     expect(find(checks, "rules", "public.notes")[0]!.message).toMatch(/notes_keep/);
