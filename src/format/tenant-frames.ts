@@ -112,7 +112,7 @@ export class TenantFrameStream extends Transform {
 
   constructor(options: TenantFrameStreamOptions) {
     super({ highWaterMark: options.highWaterMark });
-    this.#encoder = new ZstdFrameEncoder(options.level, options);
+    this.#encoder = new ZstdFrameEncoder(options.level, { ...options, workers: options.workers ?? 1 });
     this.#onFrame = options.onFrame;
     this.#collect = options.collectFrames !== false;
   }
