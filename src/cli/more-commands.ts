@@ -18,7 +18,7 @@ extraCommands.push((program, contextFor) => {
     .action(async (_opts: unknown, cmd: Command) => {
       const { config, out } = contextFor(cmd);
       const tenants = await listTenants({
-        connection: { url: config.dbUrl },
+        connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
         tenantColumn: config.tenantColumn,
         rules: config.rules,
         names: config.tenantNames,
@@ -39,11 +39,12 @@ extraCommands.push((program, contextFor) => {
     .argument("<snapshot>", "snapshot id or latest")
     .requiredOption("--tenant <id>", "the tenant to extract")
     .option("--to <storage>", "where to write the new snapshot (default: --storage)")
+    .option("--allow-empty", "write the snapshot even when no row belongs to the tenant (default: exit 2)")
     .addHelpText(
       "after",
       "\nExamples:\n  pgsnap extract latest --tenant 42\n  pgsnap extract 20260118T030000Z-3f9a --tenant 42 --to ./handover",
     )
-    .action(async (ref: string, opts: { tenant: string; to?: string }, cmd: Command) => {
+    .action(async (ref: string, opts: { tenant: string; to?: string; allowEmpty?: boolean }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
       const to = opts.to ? openStorage(opts.to, config.s3) : undefined;
@@ -54,7 +55,9 @@ extraCommands.push((program, contextFor) => {
           project: projectWithoutDb(config),
           snapshot: ref,
           tenant: opts.tenant,
+          allowEmpty: opts.allowEmpty,
           signal,
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         out.result(
           { snapshots: [snapshot] },
@@ -86,9 +89,15 @@ extraCommands.push((program, contextFor) => {
           snapshot: ref,
           signal,
           onProgress: (t) => out.progress(`verifying ${t}`),
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         if (opts.restoreTest && result.ok) {
-          result.restoreTest = await restoreTest({ url: config.dbUrl }, storage, manifest, signal);
+          result.restoreTest = await restoreTest(
+            { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
+            storage,
+            manifest,
+            signal,
+          );
           result.ok = result.restoreTest.ok;
         }
         out.progressDone();

@@ -2,9 +2,11 @@
 import { UsageError } from "../errors.js";
 import type { TenantNames } from "../config/config.js";
 import { readCatalog, type TableInfo } from "./catalog.js";
-import { connect, type ConnectOptions } from "./connect.js";
+import { classifyConnectionError, connect, type ConnectOptions } from "./connect.js";
 import { planTenants, tenantKeyJoin, type TableRule } from "./plan.js";
-import { quoteIdent, quoteTable } from "./quote.js";
+import { tenantKeyColumn } from "./tenant-value.js";
+import { canonicalTenantText } from "../format/tenant-id.js";
+import { quoteIdent, quoteTable, relationSql } from "./quote.js";
 
 export interface TenantInfo {
   id: string;
@@ -37,16 +39,23 @@ export async function listTenants(options: ListTenantsOptions): Promise<TenantIn
       });
     }
     const parts = tenantTables.map((p) => {
-      const { joins, key } = tenantKeyJoin(plan, p.table.id, "t");
-      return `SELECT (${key})::text AS k, count(*) AS n FROM ${quoteTable(p.table)} t${joins} WHERE ${key} IS NOT NULL GROUP BY 1`;
+      // Grouped by the key's canonical text, so `1.0` and `1` (or citext `A` and `a`) are one tenant.
+      const { joins, key, canonicalKey } = tenantKeyJoin(plan, p.table.id, "t");
+      return `SELECT ${canonicalKey} AS k, count(*) AS n FROM ${relationSql(p.table)} t${joins} WHERE ${key} IS NOT NULL GROUP BY 1`;
     });
     const counts = await client.query<{ k: string; n: string }>(
       `SELECT k, sum(n)::int8 AS n FROM (${parts.join(" UNION ALL ")}) x GROUP BY k`,
     );
     const names = await readNames(client, options.names, [...catalog.tables.values()], options.tenantColumn);
     await client.query("COMMIT");
-    const out = counts.rows.map((r) => ({ id: r.k, name: names.get(r.k) ?? null, rows: Number(r.n) }));
+    const keyType = tenantKeyColumn(plan)?.baseType;
+    const named = new Map([...names].map(([id, name]) => [canonicalTenantText(keyType, id), name]));
+    const out = counts.rows.map((r) => ({ id: r.k, name: named.get(r.k) ?? null, rows: Number(r.n) }));
     return out.sort((a, b) => compareIds(a.id, b.id));
+  } catch (err) {
+    throw (
+      classifyConnectionError(err, { url: options.connection.url, clients: [client], during: "pgsnap tenants" }) ?? err
+    );
   } finally {
     await client.end().catch(() => {});
   }
@@ -87,6 +96,19 @@ async function readNames(
     if (t) sql = `SELECT ${quoteIdent(tenantColumn)}::text AS id, "name"::text AS name FROM ${quoteTable(t)}`;
   }
   if (!sql) return new Map();
-  const res = await client.query<{ id: string; name: string | null }>(sql);
+  const res = await client.query<{ id: string; name: string | null }>(sql).catch((err: unknown) => {
+    const code = (err as { code?: unknown }).code;
+    if (config && typeof code === "string" && /^(42(?!501)|22|21|0A)/.test(code)) {
+      throw new UsageError(
+        "TENANT_NAMES_INVALID",
+        `the tenantNames query of the config failed: ${(err as Error).message} (SQLSTATE ${code})`,
+        {
+          hint: "fix tenantNames in the config (query, or table / id / name) and try it in psql",
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  });
   return new Map(res.rows.filter((r) => r.name !== null).map((r) => [r.id, r.name!]));
 }
