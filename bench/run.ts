@@ -77,6 +77,10 @@ const TENANT_ROWS = intEnv("BENCH_TENANT_ROWS", ROWS);
 const REPEAT = intEnv("BENCH_REPEAT", 3);
 const DAMAGED_ROWS = listEnv("BENCH_DAMAGED_ROWS", [100_000, 1_000_000]);
 const BIG_VALUE_MB = intEnv("BENCH_BIG_VALUE_MB", 50);
+/** Dump section: only these contenders (keys as in dumpSection, e.g. "psql | zstd,full,all"); default all. */
+const DUMP_ONLY = process.env["BENCH_DUMP_ONLY"]
+  ? new Set(process.env["BENCH_DUMP_ONLY"].split(",").map((x) => x.trim()))
+  : undefined;
 const RESTORE_ANALYZE = process.env["BENCH_RESTORE_ANALYZE"] === "1";
 const SECTIONS = new Set(
   (process.env["BENCH_SECTIONS"] ?? "dump,restore,damaged,bigvalue,tenants,s3").split(",").map((s) => s.trim()),
@@ -397,6 +401,7 @@ async function dumpSection(server: PostgresServer, work: string, rowsN: number, 
       run: pgsnapRun(store("all"), ["dump", "--all-tenants"]),
     },
   );
+  if (DUMP_ONLY) contenders.splice(0, contenders.length, ...contenders.filter((c) => DUMP_ONLY.has(c.key)));
   const bests = await interleaved(REPEAT, contenders, logRun);
   const out: Row[] = [];
   const byKey = new Map<string, Row>();
@@ -414,20 +419,21 @@ async function dumpSection(server: PostgresServer, work: string, rowsN: number, 
     out.push(r);
     byKey.set(c.key, r);
   }
-  const raw = byKey.get("raw")!;
-  const pgd = byKey.get("pg_dump")!;
-  const full = byKey.get("full")!;
+  const raw = byKey.get("raw");
+  const pgd = byKey.get("pg_dump");
+  const full = byKey.get("full");
   for (const r of out) {
-    r.ratios["raw COPY"] = r.seconds / raw.seconds;
-    r.ratios["pg_dump"] = r.seconds / pgd.seconds;
-    r.ratios["pgsnap full"] = r.seconds / full.seconds;
-    r.ratios["pgsnap full (median)"] = r.median / full.median;
+    if (raw) r.ratios["raw COPY"] = r.seconds / raw.seconds;
+    if (pgd) r.ratios["pg_dump"] = r.seconds / pgd.seconds;
+    if (full) r.ratios["pgsnap full"] = r.seconds / full.seconds;
+    if (full) r.ratios["pgsnap full (median)"] = r.median / full.median;
   }
 
   // Replay pgsnap's COPY statement with psql: the server's share vs pgsnap's client pipeline.
   const breakdown: (typeof results.dump)[number]["breakdown"] = [];
   for (const key of ["full", "all"]) {
     const i = contenders.findIndex((c) => c.key === key);
+    if (i < 0) continue;
     const b = bests[i]!;
     const copyLine = (lines.get(b.sample) ?? [])
       .map((l) => /duration: ([\d.]+) ms\s+statement: (COPY \(SELECT.*)$/.exec(l))
@@ -475,9 +481,9 @@ async function dumpSection(server: PostgresServer, work: string, rowsN: number, 
   // The winning runs' storages were emptied by later rounds: dump once more into kept storages.
   const keep = async (name: string, args: string[]) =>
     parseSnapshots(await runMeasured(process.execPath, pgsnapArgs(db.url, store(name), "bench", args), { env }))[0]!.id;
-  const fullId = await keep("keep-full", ["dump"]);
-  const allId = await keep("keep-all", ["dump", "--all-tenants"]);
-  if (t.zstd) {
+  if (t.zstd && (!DUMP_ONLY || DUMP_ONLY.has("extract"))) {
+    const fullId = await keep("keep-full", ["dump"]);
+    const allId = await keep("keep-all", ["dump", "--all-tenants"]);
     const object = join(store("keep-full"), "bench", fullId, "public.t.ndjson.zst");
     const to = join(dir, "extracted");
     const ex = await interleaved(
@@ -1504,6 +1510,7 @@ async function main(): Promise<void> {
       s3PartSize: S3_PART_SIZE,
       damagedRows: DAMAGED_ROWS,
       bigValueMb: BIG_VALUE_MB,
+      dumpOnly: DUMP_ONLY ? [...DUMP_ONLY] : "all",
       gitCommit: gitCommit(),
     };
     if (!tools.zstd) log("  zstd CLI not found: the psql | zstd row and the restore experiments are skipped");
