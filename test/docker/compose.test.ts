@@ -2,16 +2,18 @@
  * docker/compose.yaml, the demo stack, checked without Docker: the services and images it needs,
  * healthchecks and start order, and the pgsnap service's environment (every variable the
  * env-only setup needs is set, each one is a variable pgsnap reads, and each points at the
- * service that provides it). The image itself is built and run by test/docker/run.sh.
+ * service that provides it). Also the Kubernetes CronJob example (deploy/kubernetes). The image
+ * itself is built and run by test/docker/run.sh; it also checks the CronJob's config file.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
 import { CronExpressionParser } from "cron-parser";
 import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 
 import { repoRoot } from "../helpers/postgres.js";
-import { composePath, dependsOn, loadCompose, serviceEnv, variablesPgsnapReads } from "./compose.js";
+import { composePath, dependsOn, kubernetesPath, loadCompose, serviceEnv, variablesPgsnapReads } from "./compose.js";
 
 const compose = loadCompose();
 const services = compose.services;
@@ -132,7 +134,7 @@ describe("docker/compose.yaml", () => {
   it("publishes ports on 127.0.0.1 only", () => {
     for (const [name, s] of Object.entries(services)) {
       for (const p of s.ports ?? [])
-        expect(typeof p === "string" && p.startsWith("127.0.0.1:"), `${name}: ${String(p)}`).toBe(true);
+        expect(typeof p === "string" && p.startsWith("127.0.0.1:"), `${name}: ${JSON.stringify(p)}`).toBe(true);
     }
   });
 
@@ -140,5 +142,32 @@ describe("docker/compose.yaml", () => {
     const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
     for (const name of Object.keys(pgsnapEnv))
       expect(readme.includes(`\`${name}\``), `README names ${name}`).toBe(true);
+  });
+});
+
+describe("deploy/kubernetes/cronjob.yaml", () => {
+  const docs = parseAllDocuments(readFileSync(kubernetesPath, "utf8")).map((d) => d.toJS() as Record<string, any>);
+  const cronJob = docs.find((d) => d["kind"] === "CronJob")!;
+  const configMap = docs.find((d) => d["kind"] === "ConfigMap")!;
+
+  it("runs one job of the mounted config per schedule, never two at once, as a non-root user", () => {
+    expect(cronJob).toBeDefined();
+    expect(cronJob["spec"].concurrencyPolicy).toBe("Forbid");
+    const pod = cronJob["spec"].jobTemplate.spec.template.spec;
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    const container = pod.containers[0];
+    expect(container.args[0]).toBe("run");
+    const config = JSON.parse(configMap["data"]["pgsnap.config.json"]);
+    expect(Object.keys(config.jobs)).toContain(container.args[1]);
+    const env = Object.fromEntries(container.env.map((e: { name: string; value: string }) => [e.name, e.value]));
+    const mount = container.volumeMounts.find((m: { name: string }) => m.name === "config");
+    expect(env.PGSNAP_CONFIG).toBe(`${mount.mountPath}/pgsnap.config.json`);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(30);
+  });
+
+  it("keeps secrets out of the config: they come from the Secret as ${VAR}", () => {
+    const config = JSON.parse(configMap["data"]["pgsnap.config.json"]);
+    expect(config.projects.app.db).toBe("${DATABASE_URL}");
+    expect(config.notify.ops.smtp).toBe("${SMTP_URL}");
   });
 });

@@ -10,6 +10,7 @@ import { parse } from "yaml";
 import { repoRoot } from "../helpers/postgres.js";
 
 export const composePath = join(repoRoot, "docker", "compose.yaml");
+export const kubernetesPath = join(repoRoot, "deploy", "kubernetes", "cronjob.yaml");
 
 /** The parts of a Compose service the checks look at (compose-spec names). */
 export interface ComposeService {
