@@ -49,3 +49,21 @@ export {
   type ConfigFile,
   type ProjectConfig,
 } from "./config/config.js";
+export { checkConfig } from "./config/load.js";
+export {
+  configJsonSchema,
+  type JobConfig,
+  type NotifierConfig,
+  type NotifyOn,
+  type ConfigProblem,
+} from "./config/schema.js";
+export {
+  loadOperations,
+  selectJobs,
+  type Operations,
+  type ProjectTarget,
+  type JobDefinition,
+  type JobScope,
+  type JobRetention,
+  type Notifier,
+} from "./config/operations.js";
