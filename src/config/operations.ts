@@ -63,6 +63,8 @@ export interface Operations {
   notifiers: Notifier[];
   /** Port of the health server (`--health-port`, PGSNAP_HEALTH_PORT). */
   healthPort: number | undefined;
+  /** Address it binds (PGSNAP_HEALTH_HOST, default 0.0.0.0 so container probes reach it). */
+  healthHost: string;
   /** Strings that must never be printed. */
   secrets: string[];
 }
@@ -308,7 +310,8 @@ function fromFile(
     if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535)
       throw new UsageError("CONFIG_INVALID", `PGSNAP_HEALTH_PORT must be a port number, got "${portText}"`);
   }
-  return { source: "file", configPath, projects, jobs, notifiers, healthPort, secrets };
+  const healthHost = env["PGSNAP_HEALTH_HOST"] || "0.0.0.0";
+  return { source: "file", configPath, projects, jobs, notifiers, healthPort, healthHost, secrets };
 }
 
 /** The jobs named (or all with `all`), refusing unknown names (exit 2). */

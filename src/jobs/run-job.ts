@@ -142,6 +142,14 @@ async function runProject(
       tenants: typeof job.scope === "object" ? job.scope.tenants : undefined,
       allTenants: job.scope === "all-tenants",
       signal,
+      onProgress: (e) =>
+        emit("debug", "table-done", {
+          snapshot: e.snapshot,
+          table: e.table,
+          rows: e.rows,
+          done: e.done,
+          total: e.total,
+        }),
     });
     for (const r of results) {
       run.snapshots.push(r.id);
@@ -229,7 +237,10 @@ export async function runJob(job: JobDefinition, ops: Operations, options: RunJo
     status: run.status,
     durationMs: run.durationMs,
   });
-  if (options.notify !== false && ran.length > 0) {
+  if (options.signal?.aborted) {
+    // Stopped by a shutdown: the next run will report; a restart is not worth an alarm.
+    options.onEvent?.({ level: "info", event: "notify-skipped", job: job.name, reason: "interrupted" });
+  } else if (options.notify !== false && ran.length > 0) {
     const notifiers: Notifier[] = ops.notifiers.filter((n) => job.notify.includes(n.name));
     const log: NotifyLog = (level, event, fields) => options.onEvent?.({ level, event, job: job.name, ...fields });
     await notifyRun(run, notifiers, { log, timeoutMs: options.notifyTimeoutMs });

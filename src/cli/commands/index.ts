@@ -13,6 +13,7 @@ import { registerPlan } from "./plan.js";
 import { registerPrune } from "./prune.js";
 import { registerRestore } from "./restore.js";
 import { registerRun } from "./run.js";
+import { registerSchedule } from "./schedule.js";
 import { registerTenants } from "./tenants.js";
 import { registerVerify } from "./verify.js";
 
@@ -27,6 +28,7 @@ export const commands: readonly RegisterCommand[] = [
   registerVerify,
   registerPrune,
   registerRun,
+  registerSchedule,
   registerConfig,
   registerNotify,
 ];
