@@ -80,12 +80,18 @@ async function podmanOk(args: string[], timeoutMs?: number): Promise<string> {
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+async function until<T>(
+  what: string | (() => Promise<string>),
+  check: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : await what()}`);
+    }
     await delay(250);
   }
 }
@@ -164,7 +170,8 @@ async function snapshotFolders(prefix: string): Promise<Map<string, string[]>> {
   const folders = new Map<string, string[]>();
   for (const key of await listKeys(prefix)) {
     const [id, ...rest] = key.slice(prefix.length).split("/");
-    if (id === undefined || rest.length === 0) continue;
+    // Snapshot ids only (not the scheduler's `_jobs/` tick records).
+    if (id === undefined || rest.length === 0 || !/^\d{8}T\d{6}Z/.test(id)) continue;
     folders.set(id, [...(folders.get(id) ?? []), rest.join("/")]);
   }
   return folders;
@@ -188,6 +195,8 @@ function schedulerEnv(healthPort: number): Record<string, string> {
     // Every 3 seconds instead of every minute.
     PGSNAP_SCHEDULE: "*/3 * * * * *",
     PGSNAP_HEALTH_PORT: String(healthPort),
+    // On the host network: loopback only (the image's default is 0.0.0.0, for probes).
+    PGSNAP_HEALTH_HOST: "127.0.0.1",
   };
 }
 
@@ -286,11 +295,18 @@ describe("the pgsnap image", () => {
         .sort()
         .at(-1)!;
       proxy.stallPutsMatching(`/${lastTable}`);
-      const partial = await until("a dump to be held mid-way", async () => {
-        if (proxy.held().length === 0) return undefined;
-        const open = [...(await snapshotFolders(prefix))].filter(([, o]) => !o.includes("manifest.json"));
-        return open.length > 0 && open[0]![1].length > 0 ? open[0]! : undefined;
-      });
+      const partial = await until(
+        async () =>
+          `a dump held mid-way at ${lastTable}; held ${JSON.stringify(proxy.held())}, bucket ${JSON.stringify([
+            ...(await snapshotFolders(prefix)),
+          ])}`,
+        async () => {
+          if (proxy.held().length === 0) return undefined;
+          const open = [...(await snapshotFolders(prefix))].filter(([, o]) => !o.includes("manifest.json"));
+          return open.length > 0 && open[0]![1].length > 0 ? open[0]! : undefined;
+        },
+        30_000,
+      );
       expect(partial[1].length).toBeGreaterThan(0); // objects of the unfinished snapshot exist
       const before = complete(await snapshotFolders(prefix));
 
@@ -333,10 +349,15 @@ describe("the pgsnap image", () => {
       expect(lines.length).toBeGreaterThan(0);
       for (const line of lines) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
       expect(logs.stderr).not.toMatch(/\n\s+at /);
+    } catch (err) {
+      const logs = await podman(["logs", name]);
+      throw new Error(`${(err as Error).message}\n--- container log ---\n${logs.stdout}${logs.stderr}`, {
+        cause: err,
+      });
     } finally {
       proxy.stallPutsMatching(undefined);
     }
-  });
+  }, 180_000);
 
   it("exits 2 at once, naming the variable, when DATABASE_URL or PGSNAP_SCHEDULE is missing", async () => {
     const env = schedulerEnv(await freePort());

@@ -29,7 +29,9 @@ export async function startStallProxy(upstreamEndpoint: string): Promise<StallPr
   const server = createServer((req, res) => {
     if (marker !== undefined && req.method === "PUT" && (req.url ?? "").includes(marker)) {
       heldRequests.add(req);
-      req.on("close", () => heldRequests.delete(req));
+      // Not req's 'close': that fires once the body has been read. The answer's 'close' comes
+      // when the client gives up on the connection.
+      res.on("close", () => heldRequests.delete(req));
       req.resume(); // read and drop the body; never answer
       return;
     }
