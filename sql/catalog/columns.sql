@@ -3,7 +3,7 @@
 -- columns: table_oid, name, num, type (format_type, usable in a cast), type_oid,
 --          base_type (typname after domains), base_category (typcategory after domains),
 --          base_kind (typtype after domains: b, c, e, r, m, p), not_null,
---          generated ('' or 's'), identity ('' or 'a' or 'd')
+--          generated ('' or 's'), identity ('' or 'a' or 'd'), has_default (a DEFAULT clause)
 WITH RECURSIVE base(type_oid, cur) AS (
   SELECT t.oid, t.oid FROM pg_catalog.pg_type t
    WHERE t.oid IN (SELECT atttypid FROM pg_catalog.pg_attribute WHERE attnum > 0)
@@ -21,7 +21,8 @@ SELECT a.attrelid::int8 AS table_oid,
        bt.typtype::text AS base_kind,
        a.attnotnull AS not_null,
        a.attgenerated::text AS generated,
-       a.attidentity::text AS identity
+       a.attidentity::text AS identity,
+       a.atthasdef AND a.attgenerated = '' AS has_default
   FROM pg_catalog.pg_attribute a
   JOIN base b ON b.type_oid = a.atttypid
   JOIN pg_catalog.pg_type bt ON bt.oid = b.cur AND bt.typtype <> 'd'

@@ -6,9 +6,9 @@
 -- params: none
 -- columns: name, table_oid, columns (text[]), ref_table_oid, ref_columns (text[]),
 --          on_delete (a no action, r restrict, c cascade, n set null, d set default),
---          deferrable
+--          on_update (same letters), deferrable
 WITH fk AS (
-  SELECT c.conname, c.conrelid, c.confrelid, c.confdeltype, c.condeferrable,
+  SELECT c.conname, c.conrelid, c.confrelid, c.confdeltype, c.confupdtype, c.condeferrable,
          r.relispartition AS on_partition,
          pg_catalog.pg_partition_root(c.conrelid) AS root,
          ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(num, ord)
@@ -22,13 +22,14 @@ WITH fk AS (
    WHERE c.contype = 'f' AND c.conparentid = 0
 )
 SELECT conname AS name, conrelid::int8 AS table_oid, columns, confrelid::int8 AS ref_table_oid,
-       ref_columns, confdeltype::text AS on_delete, condeferrable AS deferrable
+       ref_columns, confdeltype::text AS on_delete, confupdtype::text AS on_update,
+       condeferrable AS deferrable
   FROM fk
  WHERE NOT on_partition
 UNION ALL
 SELECT min(conname::text), root::int8, columns, confrelid::int8, ref_columns, confdeltype::text,
-       bool_and(condeferrable)
+       confupdtype::text, bool_and(condeferrable)
   FROM fk
  WHERE on_partition
- GROUP BY root, columns, confrelid, ref_columns, confdeltype
+ GROUP BY root, columns, confrelid, ref_columns, confdeltype, confupdtype
  ORDER BY 2, 1;

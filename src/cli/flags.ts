@@ -4,13 +4,10 @@ import { UsageError } from "../errors.js";
 /** Parser of a repeatable flag (`--tenant a --tenant b`). */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-/** Parser of comma-separated, repeatable list flags (`--tables a,b --tables c`). */
+/** Parser of comma-separated, repeatable list flags (`--tables a,b --tables c`); commas inside double quotes stay. */
 export const list = (value: string, previous: string[] = []): string[] => [
   ...previous,
-  ...value
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean),
+  ...(value.match(/(?:"(?:[^"]|"")*"|[^,"])+/g) ?? []).map((s) => s.trim()).filter(Boolean),
 ];
 
 /** Parser of an integer flag within [min, max]. */

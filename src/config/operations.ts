@@ -204,7 +204,7 @@ function fromEnv(flags: OperationsFlags, env: Env, options: LoadOperationsOption
       problems,
       "set the named variables (README: Run it every night)",
     );
-  const ops = fromFile(undefined, checked.config, {}, env, options);
+  const ops = fromFile(undefined, checked.config, { healthPort: flags.healthPort }, env, options);
   if (!env["PGSNAP_SCHEDULE"]) ops.jobs[0]!.cron = undefined;
   return { ...ops, source: "env" };
 }

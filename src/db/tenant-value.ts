@@ -1,19 +1,58 @@
+/**
+ * Tenant identity (issue: "equal but differently spelled"): the tenant column's own equality
+ * decides who a row belongs to, so `1.0` = `1.00` (numeric), `ABC` = `abc` (citext), and an
+ * upper-case uuid names the same tenant as its lower-case print. Every path canonicalises a
+ * tenant id once, through the column's type, and compares canonical forms only: the id a user
+ * types (`canonicalTenant`), the key of every frame of a tenants snapshot (`canonicalKeySql`),
+ * and, without a database, `canonicalTenantText` (src/format/tenant-id.ts) with the type
+ * recorded in the manifest.
+ */
 import type pg from "pg";
 import { UsageError } from "../errors.js";
+import type { ColumnInfo } from "./catalog.js";
 import type { TenantPlan } from "./plan.js";
+
+/** The tenant column that decides the tenant's type: that of the first direct table by id. */
+export function tenantKeyColumn(plan: TenantPlan): ColumnInfo | undefined {
+  for (const p of plan.tables.values()) if (p.scope === "direct" && p.column) return p.column;
+  return undefined;
+}
+
+/**
+ * SQL giving the canonical text of `expr`, a value of `column`'s type: equal values (under the
+ * type's `=`) give one text, different values different texts.
+ */
+export function canonicalKeySql(expr: string, column: Pick<ColumnInfo, "baseType"> | undefined): string {
+  switch (column?.baseType ?? "") {
+    case "numeric":
+      return `pg_catalog.trim_scale(${expr})::pg_catalog.text`;
+    case "citext":
+      return `pg_catalog.lower((${expr})::pg_catalog.text)`;
+    case "float4":
+    case "float8":
+      // -0 = 0
+      return `(CASE WHEN (${expr}) = 0 THEN '0' ELSE (${expr})::pg_catalog.text END)`;
+    default:
+      return `(${expr})::pg_catalog.text`;
+  }
+}
 
 /**
  * Checks that `tenant` is a valid value of every tenant column's type (`abc` for an integer
- * column), so a typo is a usage error (exit 2) before anything runs, not a failed query.
+ * column), so a typo is a usage error (exit 2) before anything runs, and returns its canonical
+ * spelling in the type of the plan's tenant column.
  */
-export async function checkTenantValue(client: pg.Client, plan: TenantPlan, tenant: string): Promise<void> {
-  const types = new Set<string>();
-  for (const p of plan.tables.values()) if (p.scope === "direct" && p.column) types.add(p.column.type);
-  for (const type of types) {
+export async function canonicalTenant(client: pg.Client, plan: TenantPlan, tenant: string): Promise<string> {
+  const types = new Map<string, ColumnInfo>();
+  for (const p of plan.tables.values()) if (p.scope === "direct" && p.column) types.set(p.column.type, p.column);
+  const key = tenantKeyColumn(plan);
+  let canonical = tenant;
+  for (const [type, column] of types) {
     try {
       await client.query("SAVEPOINT pgsnap_tenant_value");
-      await client.query(`SELECT $1::${type}`, [tenant]);
+      const r = await client.query<{ v: string }>(`SELECT ${canonicalKeySql(`$1::${type}`, column)} AS v`, [tenant]);
       await client.query("RELEASE SAVEPOINT pgsnap_tenant_value");
+      if (column === key) canonical = r.rows[0]!.v;
     } catch (err) {
       const code = (err as { code?: string }).code ?? "";
       if (!code.startsWith("22")) throw err;
@@ -28,4 +67,5 @@ export async function checkTenantValue(client: pg.Client, plan: TenantPlan, tena
       );
     }
   }
+  return canonical;
 }

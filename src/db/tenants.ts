@@ -4,7 +4,9 @@ import type { TenantNames } from "../config/config.js";
 import { readCatalog, type TableInfo } from "./catalog.js";
 import { connect, type ConnectOptions } from "./connect.js";
 import { planTenants, tenantKeyJoin, type TableRule } from "./plan.js";
-import { quoteIdent, quoteTable } from "./quote.js";
+import { tenantKeyColumn } from "./tenant-value.js";
+import { canonicalTenantText } from "../format/tenant-id.js";
+import { quoteIdent, quoteTable, relationSql } from "./quote.js";
 
 export interface TenantInfo {
   id: string;
@@ -37,15 +39,18 @@ export async function listTenants(options: ListTenantsOptions): Promise<TenantIn
       });
     }
     const parts = tenantTables.map((p) => {
-      const { joins, key } = tenantKeyJoin(plan, p.table.id, "t");
-      return `SELECT (${key})::text AS k, count(*) AS n FROM ${quoteTable(p.table)} t${joins} WHERE ${key} IS NOT NULL GROUP BY 1`;
+      // Grouped by the key's canonical text, so `1.0` and `1` (or citext `A` and `a`) are one tenant.
+      const { joins, key, canonicalKey } = tenantKeyJoin(plan, p.table.id, "t");
+      return `SELECT ${canonicalKey} AS k, count(*) AS n FROM ${relationSql(p.table)} t${joins} WHERE ${key} IS NOT NULL GROUP BY 1`;
     });
     const counts = await client.query<{ k: string; n: string }>(
       `SELECT k, sum(n)::int8 AS n FROM (${parts.join(" UNION ALL ")}) x GROUP BY k`,
     );
     const names = await readNames(client, options.names, [...catalog.tables.values()], options.tenantColumn);
     await client.query("COMMIT");
-    const out = counts.rows.map((r) => ({ id: r.k, name: names.get(r.k) ?? null, rows: Number(r.n) }));
+    const keyType = tenantKeyColumn(plan)?.baseType;
+    const named = new Map([...names].map(([id, name]) => [canonicalTenantText(keyType, id), name]));
+    const out = counts.rows.map((r) => ({ id: r.k, name: named.get(r.k) ?? null, rows: Number(r.n) }));
     return out.sort((a, b) => compareIds(a.id, b.id));
   } finally {
     await client.end().catch(() => {});

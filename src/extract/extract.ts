@@ -8,10 +8,10 @@ import { pipeline } from "node:stream/promises";
 import { IntegrityError, PgsnapError, UsageError } from "../errors.js";
 import { DigestStream, sha256Hex } from "../format/digest.js";
 import { LineFilter } from "../format/line-filter.js";
-import { manifestName, type Manifest, type ManifestTable } from "../format/manifest.js";
+import { manifestName, manifestTenant, type Manifest, type ManifestTable } from "../format/manifest.js";
 import { rawEqualsTenant, scanValues } from "../format/row-scan.js";
 import { compressBuffer, createCompressStream, createDecompressStream } from "../format/zstd.js";
-import { findSnapshot } from "../snapshots/list-snapshots.js";
+import { findSnapshot, type SnapshotFilter } from "../snapshots/list-snapshots.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { freshSnapshotIds, snapshotResult, type SnapshotResult } from "../dump/dump.js";
@@ -24,7 +24,11 @@ export interface ExtractOptions {
   snapshot: string;
   tenant: string;
   compressionLevel?: number | undefined;
+  /** Write the snapshot even when no row belongs to the tenant (default: exit 2). */
+  allowEmpty?: boolean | undefined;
   signal?: AbortSignal | undefined;
+  /** For `latest`: told which snapshot was chosen and why (see findSnapshot). */
+  onChoice?: SnapshotFilter["onChoice"];
 }
 
 const EMPTY_FRAME = compressBuffer(Buffer.alloc(0), 3);
@@ -36,8 +40,12 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
     tenant: options.tenant,
     scopes: ["full", "tenants"],
     signal: options.signal,
+    onChoice: options.onChoice,
   });
   const to = options.to ?? options.storage;
+  // The id in the canonical spelling of the snapshot's tenant type (upper-case uuid, `1.0`).
+  const tenant = manifestTenant(source, options.tenant);
+  const keyType = source.tenantType ?? undefined;
   if (source.scope === "tenant") {
     throw new UsageError("EXTRACT_FROM_TENANT", `snapshot ${source.id} is already a tenant snapshot`, {
       hint: "extract works from full and tenants snapshots",
@@ -73,7 +81,7 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
 
   if (source.scope === "tenants") {
     for (const t of tenantTables) {
-      const frame = t.frames?.find((f) => f.tenant === options.tenant);
+      const frame = t.frames?.find((f) => f.tenant === tenant);
       const digest = new DigestStream();
       if (frame) {
         const body = await get(t, { offset: frame.offset, length: frame.length });
@@ -84,16 +92,16 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
         if (digest.sha256 !== frame.sha256) {
           throw new IntegrityError(
             "CHECKSUM_MISMATCH",
-            `snapshot ${source.id}: frame of tenant ${options.tenant} in ${t.object} has sha256 ${digest.sha256}, the manifest says ${frame.sha256}`,
+            `snapshot ${source.id}: frame of tenant ${tenant} in ${t.object} has sha256 ${digest.sha256}, the manifest says ${frame.sha256}`,
             {
               hint: "the snapshot is damaged; run `pgsnap verify`",
             },
           );
         }
-        tables.push(tenantEntry(t, options.tenant, frame.rows, frame.bytes, put.size, frame.sha256));
+        tables.push(tenantEntry(t, tenant, frame.rows, frame.bytes, put.size, frame.sha256));
       } else {
         const put = await to.put(dstPrefix + t.object, Readable.from([EMPTY_FRAME]), { signal: options.signal });
-        tables.push(tenantEntry(t, options.tenant, 0, 0, put.size, sha256Hex(EMPTY_FRAME)));
+        tables.push(tenantEntry(t, tenant, 0, 0, put.size, sha256Hex(EMPTY_FRAME)));
       }
     }
   } else {
@@ -146,7 +154,7 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
       let keep: (line: Buffer) => boolean;
       if ("column" in owner) {
         const key = [JSON.stringify(owner.column)];
-        keep = (line) => rawEqualsTenant(scanValues(line, key)[0], options.tenant);
+        keep = (line) => rawEqualsTenant(scanValues(line, key)[0], tenant, keyType);
       } else {
         const parentKeys = wantedKeys.get(`${owner.refTable}|${owner.refColumns.join(",")}`)!;
         const cols = owner.columns.map((c) => JSON.stringify(c));
@@ -186,9 +194,21 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
           },
         );
       }
-      tables.push(tenantEntry(t, options.tenant, filter.rows, filter.bytes, put.size, dstDigest.sha256));
+      tables.push(tenantEntry(t, tenant, filter.rows, filter.bytes, put.size, dstDigest.sha256));
     }
     tables.sort((a, b) => (a.table < b.table ? -1 : 1));
+  }
+
+  const total = tables.reduce((a, t) => a + t.rows, 0);
+  if (total === 0 && !options.allowEmpty) {
+    await to.delete(tables.map((t) => dstPrefix + t.object)).catch(() => {});
+    throw new UsageError(
+      "TENANT_EMPTY",
+      `snapshot ${source.id} holds no row of tenant ${JSON.stringify(options.tenant)}${tenant !== options.tenant ? ` (${tenant})` : ""}`,
+      {
+        hint: "check the tenant id (`pgsnap tenants`, `pgsnap inspect`); pass --allow-empty to write an empty snapshot anyway",
+      },
+    );
   }
 
   const finished = new Date();
@@ -196,7 +216,7 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
     ...source,
     id,
     scope: "tenant",
-    tenants: [options.tenant],
+    tenants: [tenant],
     createdAt: source.createdAt,
     finishedAt: finished.toISOString(),
     durationMs: finished.getTime() - started,

@@ -3,6 +3,7 @@
  * makes a snapshot visible, and the record every object is checked against.
  */
 import { IntegrityError } from "../errors.js";
+import { canonicalTenantText } from "./tenant-id.js";
 
 export const manifestFormat = "pgsnap-snapshot";
 export const manifestVersion = 1;
@@ -10,9 +11,14 @@ export const manifestName = "manifest.json";
 
 export type SnapshotScope = "full" | "tenant" | "tenants";
 
-/** One zstd frame of a `tenants` data file: the rows of one tenant. */
+/**
+ * One zstd frame of a `tenants` data file: the rows of one tenant, or, with `tenant: null`, the
+ * rows owned by no tenant (a NULL tenant key, a NULL foreign key on a via table, or a chain
+ * broken further up). A table has at most one `null` frame and it is its last one. Such rows
+ * are in no tenant's restore; `restore --all` restores them with the rest (see `allRows`).
+ */
 export interface FrameEntry {
-  tenant: string;
+  tenant: string | null;
   offset: number;
   length: number;
   rows: number;
@@ -57,7 +63,25 @@ export interface Manifest {
   project: string;
   scope: SnapshotScope;
   tenantColumn: string;
+  /**
+   * Base type (pg typname) of the tenant column; tenant ids in `tenants` and in frames are
+   * canonical under its equality (src/format/tenant-id.ts). Absent in older snapshots.
+   */
+  tenantType?: string | null;
+  /** The tenants of a `tenant` or `tenants` snapshot (never null entries); null for `full`. */
   tenants: string[] | null;
+  /**
+   * Set on `tenants` snapshots that hold every row of every dumped table: each tenant's rows in
+   * its frame, rows owned by no tenant in a `tenant: null` frame, global tables whole. Such a
+   * snapshot is a complete backup, restorable with `restore --all` like a `full` one. Older
+   * `tenants` snapshots (without it) lack the rows owned by no tenant.
+   */
+  allRows?: true;
+  /**
+   * Set when `--tables` / `--exclude-tables` left tables out: the snapshot is not a backup of the
+   * whole database (or tenant), and `latest` skips it unless a request names only tables it has.
+   */
+  partial?: true;
   createdAt: string;
   finishedAt: string;
   durationMs: number;
@@ -65,6 +89,8 @@ export interface Manifest {
   extractedFrom?: string;
   tool: { name: "pgsnap"; version: string };
   server: { version: string; versionNum: number; database: string };
+  /** The database the rows came from; a restore elsewhere needs --to-other-database. */
+  source?: { database: string; systemIdentifier: string | null };
   /** Data files: one JSON object per row and line (see src/db/encode.ts), zstd-compressed. */
   encoding: { rows: "ndjson"; compression: "zstd"; level: number };
   settings: Record<string, string>;
@@ -106,9 +132,21 @@ export function parseManifest(data: Buffer | string, where: string): Manifest {
   return obj as Manifest;
 }
 
-/** Does the snapshot hold rows of `tenant`? */
+/** The tenant id in the canonical spelling of this snapshot's tenant type. */
+export function manifestTenant(m: Manifest, tenant: string): string {
+  return canonicalTenantText(m.tenantType ?? undefined, tenant);
+}
+
+/** Does the snapshot hold rows of `tenant` (compared in canonical spelling)? */
 export function manifestHasTenant(m: Manifest, tenant: string): boolean {
   if (m.scope === "full") return true;
-  if (m.scope === "tenant") return m.tenants?.includes(tenant) ?? false;
-  return m.tables.some((t) => t.frames?.some((f) => f.tenant === tenant));
+  const id = manifestTenant(m, tenant);
+  if (m.scope === "tenant") return m.tenants?.includes(id) ?? false;
+  return m.tables.some((t) => t.frames?.some((f) => f.tenant === id));
+}
+
+/** The frame of `tenant` in a table of a tenants snapshot, if it has one. */
+export function frameOf(m: Manifest, t: ManifestTable, tenant: string): FrameEntry | undefined {
+  const id = manifestTenant(m, tenant);
+  return t.frames?.find((f) => f.tenant === id);
 }

@@ -4,6 +4,7 @@
  * as Postgres' row_to_json prints it; the raw text of a value (`42`, `"abc"`, `null`) is
  * returned exactly as written, so it can be compared byte for byte.
  */
+import { canonicalTenantText } from "./tenant-id.js";
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -83,7 +84,13 @@ export function scanValues(line: Buffer, encodedKeys: readonly string[]): (strin
   return out;
 }
 
-/** Does a raw JSON value equal the tenant id given on the command line (number or string form)? */
-export function rawEqualsTenant(raw: string | undefined, tenant: string): boolean {
-  return raw !== undefined && raw !== "null" && (raw === tenant || raw === JSON.stringify(tenant));
+/**
+ * Does a raw JSON value (a number verbatim, or a string) name `tenant`, a canonical id of the
+ * tenant type `baseType` (src/format/tenant-id.ts)? Numbers are compared as text, never parsed.
+ */
+export function rawEqualsTenant(raw: string | undefined, tenant: string, baseType?: string): boolean {
+  if (raw === undefined || raw === "null") return false;
+  if (raw === tenant || raw === JSON.stringify(tenant)) return true;
+  const text = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+  return canonicalTenantText(baseType, text) === tenant;
 }

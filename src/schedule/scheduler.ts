@@ -111,6 +111,7 @@ export async function runSchedule(options: ScheduleOptions): Promise<void> {
         .finally(() => {
           st.running = false;
           running.delete(job.name);
+          log({ level: "debug", event: "tick-done", job: job.name, tick: tick.toISOString(), status: st.lastStatus });
         });
       running.set(job.name, p);
     }

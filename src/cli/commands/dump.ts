@@ -18,6 +18,7 @@ export function registerDump(program: Command, contextFor: ContextFor): void {
     .option("--all-tenants", "one snapshot holding every tenant, one zstd frame per tenant per table")
     .option("--tables <list>", "only these tables (comma-separated schema.table)", list, [])
     .option("--exclude-tables <list>", "leave these tables out", list, [])
+    .option("--allow-empty", "write a --tenant snapshot even when no row belongs to the tenant")
     .addOption(
       new Option("--jobs <n>", "parallel workers sharing one snapshot")
         .argParser(intOption("--jobs", 1, 64))
@@ -37,6 +38,7 @@ export function registerDump(program: Command, contextFor: ContextFor): void {
         opts: {
           tenant: string[];
           allTenants?: boolean;
+          allowEmpty?: boolean;
           tables: string[];
           excludeTables: string[];
           jobs: number;
@@ -55,6 +57,7 @@ export function registerDump(program: Command, contextFor: ContextFor): void {
             rules: config.rules,
             tenants: opts.tenant,
             allTenants: opts.allTenants === true,
+            allowEmpty: opts.allowEmpty === true,
             tables: opts.tables,
             excludeTables: opts.excludeTables,
             jobs: opts.jobs,

@@ -13,11 +13,12 @@ export function registerExtract(program: Command, contextFor: ContextFor): void 
     .argument("<snapshot>", "snapshot id or latest")
     .requiredOption("--tenant <id>", "the tenant to extract")
     .option("--to <storage>", "where to write the new snapshot (default: --storage)")
+    .option("--allow-empty", "write the snapshot even when no row belongs to the tenant (default: exit 2)")
     .addHelpText(
       "after",
       "\nExamples:\n  pgsnap extract latest --tenant 42\n  pgsnap extract 20260118T030000Z-3f9a --tenant 42 --to ./handover",
     )
-    .action(async (ref: string, opts: { tenant: string; to?: string }, cmd: Command) => {
+    .action(async (ref: string, opts: { tenant: string; to?: string; allowEmpty?: boolean }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
       const to = opts.to ? openStorage(opts.to, config.s3) : undefined;
@@ -28,7 +29,9 @@ export function registerExtract(program: Command, contextFor: ContextFor): void 
           project: projectWithoutDb(config),
           snapshot: ref,
           tenant: opts.tenant,
+          allowEmpty: opts.allowEmpty,
           signal,
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         out.result(
           { snapshots: [snapshot] },

@@ -16,7 +16,10 @@ export function registerInspect(program: Command, contextFor: ContextFor): void 
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
       try {
-        const m = await findSnapshot(storage, projectWithoutDb(config), ref, { signal });
+        const m = await findSnapshot(storage, projectWithoutDb(config), ref, {
+          signal,
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
+        });
         out.result(m, () => {
           const r = snapshotResult(m, storage);
           return [

@@ -18,6 +18,8 @@ interface RestoreFlags {
   confirm?: boolean;
   all?: boolean;
   triggers: "disable" | "fire";
+  allowEmpty?: boolean;
+  toOtherDatabase?: boolean;
 }
 
 function describe(r: RestoreResult): string {
@@ -56,6 +58,8 @@ export function registerRestore(program: Command, contextFor: ContextFor): void 
         .choices(["disable", "fire"])
         .default("disable"),
     )
+    .option("--allow-empty", "go on even when the restore would leave the tenant with none of its current rows")
+    .option("--to-other-database", "restore into another database than the snapshot came from (a staging copy)")
     .addHelpText(
       "after",
       "\nExamples:\n  pgsnap restore latest --tenant 42 --dry-run\n  pgsnap restore latest --tenant 42 --confirm\n  pgsnap restore 20260118T030000Z-3f9a --tenant 42 --tables public.orders --mode merge --confirm\n  pgsnap restore                      (on a terminal: pick tenant, tables, confirm)",
@@ -129,6 +133,8 @@ async function runRestore(
       mode: flags.mode,
       dryRun,
       triggers: flags.triggers,
+      allowEmpty: flags.allowEmpty === true,
+      toOtherDatabase: flags.toOtherDatabase === true,
       rules: config.rules,
       signal,
       onProgress: (e) => out.progress(`${e.step} ${e.table}`),
@@ -141,8 +147,9 @@ async function runRestore(
         mode: result.mode,
         dryRun: result.dryRun,
         tables: result.tables,
+        ...(result.notes.length > 0 ? { notes: result.notes } : {}),
       },
-      () => describe(result),
+      () => describe(result) + result.notes.map((n) => `\nnote: ${n}`).join(""),
     );
     return result;
   } finally {

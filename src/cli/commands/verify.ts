@@ -26,6 +26,7 @@ export function registerVerify(program: Command, contextFor: ContextFor): void {
           snapshot: ref,
           signal,
           onProgress: (t) => out.progress(`verifying ${t}`),
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         if (opts.restoreTest && result.ok) {
           result.restoreTest = await restoreTest({ url: config.dbUrl }, storage, manifest, signal);
