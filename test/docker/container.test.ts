@@ -359,21 +359,24 @@ describe("the pgsnap image", () => {
     }
   }, 180_000);
 
-  it("exits 2 at once, naming the variable, when DATABASE_URL or PGSNAP_SCHEDULE is missing", async () => {
+  it("exits 2 at once, naming the variable, when DATABASE_URL, PGSNAP_SCHEDULE or PGSNAP_STORAGE is missing", async () => {
     const env = schedulerEnv(await freePort());
-    for (const missing of ["DATABASE_URL", "PGSNAP_SCHEDULE"]) {
+    for (const missing of ["DATABASE_URL", "PGSNAP_SCHEDULE", "PGSNAP_STORAGE"]) {
       const rest = Object.fromEntries(Object.entries(env).filter(([k]) => k !== missing));
-      const r = await podman([
-        "run",
-        "--rm",
-        "--name",
-        containerName("missing"),
-        "--network",
-        "host",
-        "--env-file",
-        await envFile(rest),
-        image,
-      ]);
+      const r = await podman(
+        [
+          "run",
+          "--rm",
+          "--name",
+          containerName("missing"),
+          "--network",
+          "host",
+          "--env-file",
+          await envFile(rest),
+          image,
+        ],
+        30_000,
+      );
       expect(r.code, missing).toBe(2);
       expect(r.stderr).toContain(missing);
       expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
