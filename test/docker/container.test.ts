@@ -382,7 +382,7 @@ describe("the pgsnap image", () => {
       expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
       expect(r.ms).toBeLessThan(15_000);
     }
-  });
+  }, 120_000);
 
   it("runs the Kubernetes example: pgsnap run nightly from the mounted config, read-only root, uid 1000", async () => {
     const docs = parseAllDocuments(readFileSync(kubernetesPath, "utf8"));
@@ -435,5 +435,5 @@ describe("the pgsnap image", () => {
     for (const secret of [role.password, new URL(smtp.url).password]) {
       expect(r.stdout.includes(secret) || r.stderr.includes(secret)).toBe(false);
     }
-  });
+  }, 120_000);
 });
