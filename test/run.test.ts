@@ -149,6 +149,28 @@ describe("pgsnap run", () => {
     expect(mail.text).toContain("warning: table public.items: rows dropped by more than half");
   });
 
+  it("a notification that cannot be delivered (SMTP refuses the login) is retried, logged, and changes nothing", async () => {
+    const before = smtp.messages.length;
+    const badSmtp = smtp.url.replace("smtp-pw-9f3k", "wrong-pw-1234");
+    const r = await runPgsnap(["run", "a-only", "--config", config, "--json"], {
+      env: { ...env(), SMTP_URL: badSmtp },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.runs[0].status).toBe("ok");
+    expect(r.stderr).toContain("notify-failed");
+    expect(r.stderr).not.toContain("wrong-pw-1234");
+    expect(smtp.messages.length).toBe(before);
+  });
+
+  it("a job whose lock another run holds fails that project with exit 13", async () => {
+    await withClient(a.url, async (c) => {
+      await c.query("SELECT pg_advisory_lock(hashtext('pgsnap job a-only'), hashtext('a'))");
+      const r = await runPgsnap(["run", "a-only", "--config", config, "--json"], { env: env() });
+      expect(r.code, r.stderr).toBe(13);
+      expect(r.json.runs[0].projects[0].error.code).toBe("JOB_LOCKED");
+    });
+  });
+
   it("refuses unknown jobs and a run without job names (exit 2)", async () => {
     const r = await runPgsnap(["run", "nope", "--config", config], { env: env() });
     expect(r.code).toBe(2);
@@ -245,11 +267,21 @@ describe("config check, config schema, notify test", () => {
 describe("env-only setup (no config file)", () => {
   it("run backs up DATABASE_URL as job default; missing variables are named (exit 2)", async () => {
     const cwd = await mkdtemp(join(tmpdir(), "pgsnap-envonly-"));
-    const envOnly = { DATABASE_URL: a.url, PGSNAP_STORAGE: join(cwd, "b"), PGSNAP_SCOPE: "full" };
+    const envOnly = {
+      DATABASE_URL: a.url,
+      PGSNAP_STORAGE: join(cwd, "b"),
+      PGSNAP_SCOPE: "full",
+      PGSNAP_VERIFY: "restore-test",
+    };
     const r = await runPgsnap(["run", "--json"], { env: envOnly, cwd });
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.runs[0]).toMatchObject({ job: "default", status: "ok" });
-    expect(r.json.runs[0].projects[0]).toMatchObject({ project: a.name, scope: "full", verified: true });
+    expect(r.json.runs[0].projects[0]).toMatchObject({
+      project: a.name,
+      scope: "full",
+      verify: "restore-test",
+      verified: true,
+    });
     const missing = await runPgsnap(["run"], { env: {}, cwd });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("DATABASE_URL");
