@@ -94,7 +94,7 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
         const storage = storageOf(config);
         try {
           const results = await dump({
-            connection: { url: config.dbUrl },
+            connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
             storage,
             project: config.project,
             tenantColumn: config.tenantColumn,
@@ -211,7 +211,7 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
     .option("--tenant <id>", "show the filters for this tenant")
     .action(async (opts: { tenant?: string }, cmd: Command) => {
       const { config, out } = contextFor(cmd);
-      const client = await connect({ url: config.dbUrl });
+      const client = await connect({ url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs });
       try {
         const catalog = await readCatalog(client);
         const plan = planTenants(catalog, config.tenantColumn, config.rules);

@@ -18,7 +18,7 @@ extraCommands.push((program, contextFor) => {
     .action(async (_opts: unknown, cmd: Command) => {
       const { config, out } = contextFor(cmd);
       const tenants = await listTenants({
-        connection: { url: config.dbUrl },
+        connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
         tenantColumn: config.tenantColumn,
         rules: config.rules,
         names: config.tenantNames,
@@ -92,7 +92,12 @@ extraCommands.push((program, contextFor) => {
           onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         if (opts.restoreTest && result.ok) {
-          result.restoreTest = await restoreTest({ url: config.dbUrl }, storage, manifest, signal);
+          result.restoreTest = await restoreTest(
+            { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
+            storage,
+            manifest,
+            signal,
+          );
           result.ok = result.restoreTest.ok;
         }
         out.progressDone();

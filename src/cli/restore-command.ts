@@ -17,6 +17,8 @@ interface RestoreFlags {
   confirm?: boolean;
   all?: boolean;
   triggers: "disable" | "fire";
+  allowEmpty?: boolean;
+  toOtherDatabase?: boolean;
 }
 
 function describe(r: RestoreResult): string {
@@ -54,6 +56,8 @@ extraCommands.push((program, contextFor) => {
         .choices(["disable", "fire"])
         .default("disable"),
     )
+    .option("--allow-empty", "go on even when the restore would leave the tenant with none of its current rows")
+    .option("--to-other-database", "restore into another database than the snapshot came from (a staging copy)")
     .addHelpText(
       "after",
       "\nExamples:\n  pgsnap restore latest --tenant 42 --dry-run\n  pgsnap restore latest --tenant 42 --confirm\n  pgsnap restore 20260118T030000Z-3f9a --tenant 42 --tables public.orders --mode merge --confirm\n  pgsnap restore                      (on a terminal: pick tenant, tables, confirm)",
@@ -117,7 +121,7 @@ async function runRestore(
   const storage = storageOf(config);
   try {
     const result = await restore({
-      connection: { url: config.dbUrl },
+      connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
       storage,
       project: config.project,
       snapshot: ref,
@@ -127,6 +131,8 @@ async function runRestore(
       mode: flags.mode,
       dryRun,
       triggers: flags.triggers,
+      allowEmpty: flags.allowEmpty === true,
+      toOtherDatabase: flags.toOtherDatabase === true,
       rules: config.rules,
       signal,
       onProgress: (e) => out.progress(`${e.step} ${e.table}`),
@@ -139,8 +145,9 @@ async function runRestore(
         mode: result.mode,
         dryRun: result.dryRun,
         tables: result.tables,
+        ...(result.notes.length > 0 ? { notes: result.notes } : {}),
       },
-      () => describe(result),
+      () => describe(result) + result.notes.map((n) => `\nnote: ${n}`).join(""),
     );
     return result;
   } finally {
@@ -152,7 +159,7 @@ async function runRestore(
 async function interactiveRestore(ctx: CommandContext, flags: RestoreFlags): Promise<void> {
   const { config, out, signal } = ctx;
   const tenants = await listTenants({
-    connection: { url: config.dbUrl },
+    connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
     tenantColumn: config.tenantColumn,
     rules: config.rules,
     names: config.tenantNames,

@@ -80,7 +80,7 @@ export function planWork(
     }
     // Close the set over foreign keys whose referential actions would reach rows outside it.
     if (mode === "replace") {
-      for (let changed = true; changed; ) {
+      for (let changed = true; changed;) {
         changed = false;
         for (const p of plan.tables.values()) {
           if (wanted.has(p.table.id)) continue;
