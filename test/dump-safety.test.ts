@@ -461,3 +461,41 @@ describe("dump --tenant of a tenant without rows", () => {
     expect(latest.stderr).toContain(`${ok.json.snapshots[0].id} (it holds no rows)`);
   });
 });
+
+describe("prune after interrupted dumps", () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createDatabase(serverUrl, { prefix: "pgsnap_prune" });
+    await withClient(db.url, (c) => c.query("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)"));
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it("leaves no empty snapshot directory, and --dry-run prints exactly what the real run removes", async () => {
+    const storage = await freshStorage();
+    for (let i = 0; i < 2; i++) {
+      const r = await pgsnap(db.url, storage, ["dump"]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const project = join(storage, db.name);
+    const kept = (await snapshotDirs(storage, db.name)).sort();
+    // What interrupted runs leave: a temp file of a killed put, an empty directory, an object without manifest.
+    await mkdir(join(project, "20260101T000000Z-0001"));
+    await writeFile(join(project, "20260101T000000Z-0001", ".public.t.ndjson.zst.tmp-0123456789ab"), "half");
+    await mkdir(join(project, "20260101T000000Z-0002"));
+    await mkdir(join(project, "20260101T000000Z-0003"));
+    await writeFile(join(project, "20260101T000000Z-0003", "public.t.ndjson.zst"), "x");
+    const args = ["prune", "--keep-last", "1", "--orphan-age", "0"];
+    const dry = await pgsnap(db.url, storage, [...args, "--dry-run"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect((await snapshotDirs(storage, db.name)).length).toBe(5);
+    const real = await pgsnap(db.url, storage, args);
+    expect(real.code, real.stderr).toBe(0);
+    expect({ ...dry.json, dryRun: false }).toEqual(real.json);
+    expect(real.json.deleted.map((d: { id: string }) => d.id)).toEqual([kept[0]]);
+    expect(real.json.orphans).toEqual([`${db.name}/20260101T000000Z-0003/`]);
+    expect(real.json.incompleteUploads).toBe(1);
+    expect(await snapshotDirs(storage, db.name)).toEqual([kept[1]]);
+  });
+});
