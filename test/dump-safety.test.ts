@@ -256,14 +256,19 @@ describe("DDL racing the dump", () => {
    * Runs `ddl` in a transaction of a second connection, starts the dump, waits until the dump
    * waits for a lock on `table`, then commits: the DDL commits just after the dump started.
    */
-  async function dumpRacing(table: string, ddl: string, storage: string): Promise<CliResult> {
+  async function dumpRacing(
+    table: string,
+    ddl: string,
+    storage: string,
+    dumpArgs: string[] = ["--tables", table],
+  ): Promise<CliResult> {
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
     try {
       await other.query("BEGIN");
       await other.query(ddl);
       const pid = (await other.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
-      const child = spawnPgsnap(["--db", db.url, "--storage", storage, "--json", "dump", "--tables", table]);
+      const child = spawnPgsnap(["--db", db.url, "--storage", storage, "--json", "dump", ...dumpArgs]);
       const done = collect(child);
       await waitForLockWait(db.url, table, pid);
       await other.query("COMMIT");
@@ -299,6 +304,20 @@ describe("DDL racing the dump", () => {
     expect(t.rows).toBe(40);
     expect(t.columns.find((c) => c.name === "v")!.type).toBe("bigint");
     expect(await lines(storage, db.name, m.id, t.object)).toHaveLength(40);
+  });
+
+  it("a table created and filled just after the dump started is in the snapshot", async () => {
+    const storage = await freshStorage();
+    const r = await dumpRacing(
+      "public.reload",
+      "LOCK TABLE reload IN ACCESS EXCLUSIVE MODE; CREATE TABLE late (id int PRIMARY KEY); INSERT INTO late SELECT generate_series(1, 9)",
+      storage,
+      [],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const m = readManifest(storage, db.name, r.json.snapshots[0].id);
+    expect(m.tables.find((t) => t.table === "public.late")?.rows).toBe(9);
+    await sql(db.url, "DROP TABLE late");
   });
 });
 
