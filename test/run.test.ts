@@ -149,6 +149,28 @@ describe("pgsnap run", () => {
     expect(mail.text).toContain("warning: table public.items: rows dropped by more than half");
   });
 
+  it("a notification that cannot be delivered (SMTP refuses the login) is retried, logged, and changes nothing", async () => {
+    const before = smtp.messages.length;
+    const badSmtp = smtp.url.replace("smtp-pw-9f3k", "wrong-pw-1234");
+    const r = await runPgsnap(["run", "a-only", "--config", config, "--json"], {
+      env: { ...env(), SMTP_URL: badSmtp },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.runs[0].status).toBe("ok");
+    expect(r.stderr).toContain("notify-failed");
+    expect(r.stderr).not.toContain("wrong-pw-1234");
+    expect(smtp.messages.length).toBe(before);
+  });
+
+  it("a job whose lock another run holds fails that project with exit 13", async () => {
+    await withClient(a.url, async (c) => {
+      await c.query("SELECT pg_advisory_lock(hashtext('pgsnap job a-only'), hashtext('a'))");
+      const r = await runPgsnap(["run", "a-only", "--config", config, "--json"], { env: env() });
+      expect(r.code, r.stderr).toBe(13);
+      expect(r.json.runs[0].projects[0].error.code).toBe("JOB_LOCKED");
+    });
+  });
+
   it("refuses unknown jobs and a run without job names (exit 2)", async () => {
     const r = await runPgsnap(["run", "nope", "--config", config], { env: env() });
     expect(r.code).toBe(2);

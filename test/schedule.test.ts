@@ -230,4 +230,17 @@ describe("pgsnap schedule as a process", () => {
     expect(next.code, next.stderr).toBe(0);
     expect(next.json.runs[0].projects[0].rows).toBe(1_000_050);
   });
+
+  it("a second signal exits 130 at once", async () => {
+    const storage = await mkdtemp(join(tmpdir(), "pgsnap-sched-twice-"));
+    const child = spawnPgsnap(["schedule", "-v"], {
+      env: { DATABASE_URL: big.url, PGSNAP_STORAGE: storage, PGSNAP_SCHEDULE: "* * * * * *" },
+    });
+    const p = jsonLines(child);
+    await p.until((e) => e.event === "table-done" && e.table === "public.a_small");
+    child.kill("SIGTERM");
+    await p.until((e) => e.event === "shutdown-wait");
+    child.kill("SIGTERM");
+    expect(await p.exited).toBe(130);
+  });
 });

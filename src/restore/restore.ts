@@ -240,7 +240,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   } catch (err) {
     // After a signal the connection is cut: the server rolls back by itself.
     if (inTransaction && !signal?.aborted) await client.query("ROLLBACK").catch(() => {});
-    throw mapRestoreError(err, signal);
+    throw mapRestoreError(err, signal, options.connection.url, [client]);
   } finally {
     signal?.removeEventListener("abort", cut);
     await client.end().catch(() => {});

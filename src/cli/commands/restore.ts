@@ -119,7 +119,7 @@ async function runRestore(
   const view = out.progressView();
   try {
     const result = await restore({
-      connection: { url: config.dbUrl },
+      connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
       storage,
       project: config.project,
       snapshot: ref,
@@ -256,7 +256,7 @@ const maxAttempts = 5;
 async function interactiveRestore(ctx: CommandContext, flags: RestoreFlags): Promise<void> {
   const { config, signal } = ctx;
   const tenants = await listTenants({
-    connection: { url: config.dbUrl },
+    connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
     tenantColumn: config.tenantColumn,
     rules: config.rules,
     names: config.tenantNames,
