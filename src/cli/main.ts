@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { ExitCode, InterruptedError, PgsnapError, redactSecrets } from "../errors.js";
-import { resolveConfig, type ResolveOptions } from "../config/config.js";
+import { knownSecrets, resolveConfig, type ResolveOptions } from "../config/config.js";
 import { toolVersion } from "../version.js";
 import { commands } from "./commands/index.js";
 import type { CliGlobals, CommandContext } from "./context.js";
@@ -34,6 +34,12 @@ function buildProgram(): Command {
       ),
     )
     .addOption(new Option("--tenant-column <col>", "tenant key column (env PGSNAP_TENANT_COLUMN, default user_id)"))
+    .addOption(
+      new Option(
+        "--io-timeout <seconds>",
+        "fail (exit 10/11) when a database or storage connection moves no bytes this long; 0 = off (env PGSNAP_IO_TIMEOUT, default 300)",
+      ),
+    )
     .option("--json", "print exactly one JSON document on stdout; logs go to stderr")
     .option("-q, --quiet", "print only errors")
     .option("-v, --verbose", "print more detail on stderr")
@@ -55,7 +61,7 @@ Exit codes: 0 ok, 1 bug, 2 usage/config, 3 refused for safety, 10 database conne
     );
   program.exitOverride();
   program.configureOutput({
-    writeErr: (s) => process.stderr.write(s),
+    writeErr: (s) => process.stderr.write(redactSecrets(s, secrets)),
     writeOut: (s) => process.stdout.write(s),
   });
   for (const register of commands) register(program, contextFor);
@@ -65,6 +71,7 @@ Exit codes: 0 ok, 1 bug, 2 usage/config, 3 refused for safety, 10 database conne
 function contextFor(cmd: Command, options?: ResolveOptions): CommandContext {
   const g = cmd.optsWithGlobals<CliGlobals>();
   jsonMode = g.json === true;
+  secrets = knownSecrets(g);
   const config = resolveConfig(g, undefined, options);
   secrets = config.secrets;
   const out = new Output({

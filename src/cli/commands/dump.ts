@@ -50,7 +50,7 @@ export function registerDump(program: Command, contextFor: ContextFor): void {
         const storage = storageOf(config);
         try {
           const results = await dump({
-            connection: { url: config.dbUrl },
+            connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
             storage,
             project: config.project,
             tenantColumn: config.tenantColumn,

@@ -14,7 +14,7 @@ export function registerPlan(program: Command, contextFor: ContextFor): void {
     .option("--tenant <id>", "show the filters for this tenant")
     .action(async (opts: { tenant?: string }, cmd: Command) => {
       const { config, out } = contextFor(cmd);
-      const client = await connect({ url: config.dbUrl });
+      const client = await connect({ url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs });
       try {
         const catalog = await readCatalog(client);
         const plan = planTenants(catalog, config.tenantColumn, config.rules);

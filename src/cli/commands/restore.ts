@@ -123,7 +123,7 @@ async function runRestore(
   const storage = storageOf(config);
   try {
     const result = await restore({
-      connection: { url: config.dbUrl },
+      connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
       storage,
       project: config.project,
       snapshot: ref,
@@ -161,7 +161,7 @@ async function runRestore(
 async function interactiveRestore(ctx: CommandContext, flags: RestoreFlags): Promise<void> {
   const { config, out, signal } = ctx;
   const tenants = await listTenants({
-    connection: { url: config.dbUrl },
+    connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
     tenantColumn: config.tenantColumn,
     rules: config.rules,
     names: config.tenantNames,

@@ -29,7 +29,12 @@ export function registerVerify(program: Command, contextFor: ContextFor): void {
           onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         if (opts.restoreTest && result.ok) {
-          result.restoreTest = await restoreTest({ url: config.dbUrl }, storage, manifest, signal);
+          result.restoreTest = await restoreTest(
+            { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
+            storage,
+            manifest,
+            signal,
+          );
           result.ok = result.restoreTest.ok;
         }
         out.progressDone();
