@@ -14,7 +14,7 @@ import { throttleProgress } from "../format/progress.js";
 import { notifyRun, type NotifyLog } from "../notify/notify.js";
 import { worstStatus, type JobRun, type ProjectRun, type RunError, type RunSummary } from "../notify/summary.js";
 import { prune } from "../prune/prune.js";
-import { listSnapshots } from "../snapshots/list-snapshots.js";
+import { findSnapshot, listSnapshots } from "../snapshots/list-snapshots.js";
 import { openStorage } from "../storage/open-storage.js";
 import type { Storage } from "../storage/storage.js";
 import { restoreTest } from "../verify/restore-test.js";
@@ -170,9 +170,12 @@ async function runProject(
 
     const manifests: Manifest[] = [];
     for (const id of run.snapshots) {
+      if (job.verify === "none") {
+        manifests.push(await findSnapshot(storage, target.name, id, { signal }));
+        continue;
+      }
       const { manifest, result } = await verifySnapshot({ storage, project: target.name, snapshot: id, signal });
       manifests.push(manifest);
-      if (job.verify === "none") continue;
       if (job.verify === "restore-test" && result.ok) {
         result.restoreTest = await restoreTest(connection, storage, manifest, signal);
         result.ok = result.restoreTest.ok;
