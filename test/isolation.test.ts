@@ -476,6 +476,32 @@ describe("an interrupted restore never commits (class 9)", () => {
   });
 });
 
+describe("checksums", () => {
+  it("an object changed to other valid rows (same count, valid zstd) is refused by its sha256 alone", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { readdirSync } = await import("node:fs");
+    const f = await fixture(`
+      CREATE TABLE t (id int PRIMARY KEY, user_id int NOT NULL, v text);
+      INSERT INTO t VALUES (1, 1, 'a'), (2, 1, 'b'), (3, 2, 'c');`);
+    const d = await f.run(["dump", "--tenant", "1"]);
+    ok(d);
+    await f.sql("UPDATE t SET v = 'changed' WHERE id = 1");
+    const snapDir = join(f.storage, d.json.snapshots[0].project, d.json.snapshots[0].id);
+    const object = join(
+      snapDir,
+      readdirSync(snapDir).find((n) => n.endsWith(".ndjson.zst"))!,
+    );
+    const rows = execFileSync("zstd", ["-dc", object]).toString();
+    const forged = rows.replace('"v":"b"', '"v":"X"');
+    expect(forged).not.toBe(rows);
+    execFileSync("zstd", ["-q", "-f", "-o", object], { input: forged });
+    const r = await f.run(["restore", "latest", "--tenant", "1", "--confirm"]);
+    expect(r.code, r.stderr).toBe(12);
+    expect(r.stderr).toMatch(/has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
+    expect((await f.sql("SELECT array_agg(v ORDER BY id) AS v FROM t")).rows[0].v).toEqual(["changed", "b", "c"]);
+  });
+});
+
 describe("the right database (class 10)", () => {
   it("a snapshot restored into another database is refused unless --to-other-database", async () => {
     const schema = `CREATE TABLE t (id int PRIMARY KEY, user_id int NOT NULL, v text); INSERT INTO t VALUES (1, 1, 'a'), (2, 2, 'b');`;
