@@ -335,12 +335,12 @@ export async function connect(options: ConnectOptions): Promise<pg.Client> {
   });
   try {
     await client.connect();
+    if (io > 0) watchIo(client, options, io);
     await client.query(pinnedSettingsSql(options.lockTimeoutMs ?? 30_000));
   } catch (err) {
     await client.end().catch(() => {});
     throw connectFailure(err, options.url);
   }
-  if (io > 0) watchIo(client, options, io);
   return client;
 }
 
