@@ -2,7 +2,7 @@
 import { Option, type Command } from "commander";
 import { UsageError } from "../errors.js";
 import { readCatalog } from "../db/catalog.js";
-import { connect } from "../db/connect.js";
+import { classifyConnectionError, connect } from "../db/connect.js";
 import { describePlan, planTenants } from "../db/plan.js";
 import { dump, snapshotResult } from "../dump/dump.js";
 import { MAX_ZSTD_LEVEL, MIN_ZSTD_LEVEL } from "../format/zstd.js";
@@ -223,6 +223,8 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
             ]),
           ),
         );
+      } catch (err) {
+        throw classifyConnectionError(err, { url: config.dbUrl, clients: [client], during: "pgsnap plan" }) ?? err;
       } finally {
         await client.end().catch(() => {});
       }
