@@ -8,13 +8,11 @@
  * Faults come from a real TCP proxy in front of the test server (test/helpers/tcp-proxy.ts) and
  * from pg_terminate_backend; everything runs through bin/pgsnap.js.
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { promisify } from "node:util";
 import { to as copyTo } from "pg-copy-streams";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connect, connectionLoss } from "../src/db/connect.js";
@@ -298,8 +296,19 @@ describe("--io-timeout: a stalled database connection fails, a busy one does not
     try {
       const local = (client as unknown as { connection: { stream: { localPort: number } } }).connection.stream
         .localPort;
-      const { stdout } = await promisify(execFile)("ss", ["-tno", "state", "established", `( sport = :${local} )`]);
-      expect(stdout).toMatch(/timer:\(keepalive/);
+      // /proc/net/tcp: field 5 is "tr:when", timer 02 = the keepalive timer is pending.
+      const port = local.toString(16).toUpperCase().padStart(4, "0");
+      const timer = await waitFor(
+        "the socket's keepalive timer",
+        async () => {
+          const lines = (await readFile("/proc/net/tcp", "utf8")).split("\n");
+          const line = lines.find((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${port}`));
+          const tr = line?.trim().split(/\s+/)[5]?.split(":")[0];
+          return tr === "02" ? tr : undefined;
+        },
+        3_000,
+      );
+      expect(timer).toBe("02");
     } finally {
       await client.end();
     }
