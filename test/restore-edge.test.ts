@@ -60,7 +60,7 @@ describe("a hostile text tenant id on a table without key", () => {
     expect(r.code, r.stderr).toBe(0);
     const snap = r.json.snapshots[0];
     expect(snap.tenants).toEqual([hostile]);
-    expect(snap.tables.find((t: any) => t.table === "App Data.Tenant Data").rows).toBe(10);
+    expect(snap.tables.find((t: any) => t.table === '"App Data"."Tenant Data"').rows).toBe(10);
     const still = await withClient(
       db.url,
       async (c) => (await c.query(`SELECT count(*) AS n FROM "App Data"."Tenant Data"`)).rows[0].n,
@@ -79,8 +79,8 @@ describe("a hostile text tenant id on a table without key", () => {
     });
     const r = await run(["restore", "latest", "--tenant", hostile, "--confirm"], storage());
     expect(r.code, r.stderr).toBe(0);
-    const t = r.json.tables.find((x: any) => x.table === "App Data.Tenant Data");
-    expect(t).toEqual({ table: "App Data.Tenant Data", deleted: 11, inserted: 10, updated: 0 });
+    const t = r.json.tables.find((x: any) => x.table === '"App Data"."Tenant Data"');
+    expect(t).toEqual({ table: '"App Data"."Tenant Data"', deleted: 11, inserted: 10, updated: 0 });
     expect(await md5(`"org key" = '${hostile.replace(/'/g, "''")}'`)).toBe(mine);
     expect(await md5(`"org key" = 'plain'`)).toBe(other);
   });
@@ -92,8 +92,8 @@ describe("a hostile text tenant id on a table without key", () => {
     });
     const r = await run(["restore", "latest", "--tenant", hostile, "--mode", "merge", "--confirm"], storage());
     expect(r.code, r.stderr).toBe(0);
-    expect(r.json.tables.find((x: any) => x.table === "App Data.Tenant Data")).toEqual({
-      table: "App Data.Tenant Data",
+    expect(r.json.tables.find((x: any) => x.table === '"App Data"."Tenant Data"')).toEqual({
+      table: '"App Data"."Tenant Data"',
       deleted: 0,
       inserted: 1,
       updated: 0,
@@ -146,7 +146,7 @@ describe("a custom rule and tenant names from a config file", () => {
     const opts = { env };
     const plan = await runPgsnap(["plan", "--config", config, "--json", "--tenant", hostile], opts);
     expect(plan.code, plan.stderr).toBe(0);
-    const inv = plan.json.tables.find((t: any) => t.table === "App Data.invoices");
+    const inv = plan.json.tables.find((t: any) => t.table === '"App Data".invoices');
     expect(inv.scope).toBe("custom");
     // The value is quoted as an E'' literal (it holds a backslash), never spliced in raw.
     expect(inv.filter).toContain("t.empresa =  E'o''brien\\\\; DROP TABLE \"Tenant Data\"; --'");
@@ -169,7 +169,7 @@ describe("a custom rule and tenant names from a config file", () => {
       opts,
     );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.json.tables.find((t: any) => t.table === "App Data.invoices").inserted).toBe(5);
+    expect(r.json.tables.find((t: any) => t.table === '"App Data".invoices').inserted).toBe(5);
     expect(await md5(`empresa = 'plain'`, `"App Data".invoices`)).toBe(before);
   });
 

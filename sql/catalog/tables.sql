@@ -3,14 +3,16 @@
 -- system schemas are left out.
 -- params: none
 -- columns: oid, schema, name, kind ('r' table, 'p' partitioned), rls_enabled, rls_forced,
---          is_owner (the current role owns the table or is a member of its owner)
+--          is_owner (the current role owns the table or is a member of its owner),
+--          has_inheritors (other tables inherit from it, INHERITS or partitions)
 SELECT c.oid::int8 AS oid,
        n.nspname AS schema,
        c.relname AS name,
        c.relkind::text AS kind,
        c.relrowsecurity AS rls_enabled,
        c.relforcerowsecurity AS rls_forced,
-       pg_catalog.pg_has_role(c.relowner, 'USAGE') AS is_owner
+       pg_catalog.pg_has_role(c.relowner, 'USAGE') AS is_owner,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) AS has_inheritors
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p')

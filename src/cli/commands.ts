@@ -16,13 +16,10 @@ import { formatBytes, formatTable } from "./output.js";
 type ContextFor = (cmd: Command) => CommandContext;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-/** Parser of comma-separated, repeatable list flags (`--tables a,b --tables c`). */
+/** Parser of comma-separated, repeatable list flags (`--tables a,b --tables c`); commas inside double quotes stay. */
 export const list = (value: string, previous: string[] = []): string[] => [
   ...previous,
-  ...value
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean),
+  ...(value.match(/(?:"(?:[^"]|"")*"|[^,"])+/g) ?? []).map((s) => s.trim()).filter(Boolean),
 ];
 
 function intOption(name: string, min: number, max: number) {
@@ -65,6 +62,7 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
     .option("--all-tenants", "one snapshot holding every tenant, one zstd frame per tenant per table")
     .option("--tables <list>", "only these tables (comma-separated schema.table)", list, [])
     .option("--exclude-tables <list>", "leave these tables out", list, [])
+    .option("--allow-empty", "write a --tenant snapshot even when no row belongs to the tenant")
     .addOption(
       new Option("--jobs <n>", "parallel workers sharing one snapshot")
         .argParser(intOption("--jobs", 1, 64))
@@ -84,6 +82,7 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
         opts: {
           tenant: string[];
           allTenants?: boolean;
+          allowEmpty?: boolean;
           tables: string[];
           excludeTables: string[];
           jobs: number;
@@ -102,6 +101,7 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
             rules: config.rules,
             tenants: opts.tenant,
             allTenants: opts.allTenants === true,
+            allowEmpty: opts.allowEmpty === true,
             tables: opts.tables,
             excludeTables: opts.excludeTables,
             jobs: opts.jobs,
@@ -176,7 +176,10 @@ export function registerCommands(program: Command, contextFor: ContextFor): void
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
       try {
-        const m = await findSnapshot(storage, projectWithoutDb(config), ref, { signal });
+        const m = await findSnapshot(storage, projectWithoutDb(config), ref, {
+          signal,
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
+        });
         out.result(m, () => {
           const r = snapshotResult(m, storage);
           return [

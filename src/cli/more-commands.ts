@@ -57,6 +57,7 @@ extraCommands.push((program, contextFor) => {
           tenant: opts.tenant,
           allowEmpty: opts.allowEmpty,
           signal,
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         out.result(
           { snapshots: [snapshot] },
@@ -88,6 +89,7 @@ extraCommands.push((program, contextFor) => {
           snapshot: ref,
           signal,
           onProgress: (t) => out.progress(`verifying ${t}`),
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
         });
         if (opts.restoreTest && result.ok) {
           result.restoreTest = await restoreTest(

@@ -70,9 +70,11 @@ export interface TableInfo {
   oid: number;
   schema: string;
   name: string;
-  /** `schema.name`, unquoted: the table's id in plans, manifests and flags. */
+  /** The table's id in plans, manifests, flags and config keys (see `tableId`). */
   id: string;
   partitioned: boolean;
+  /** A plain table that other tables inherit from (INHERITS, not partitions): read it with ONLY. */
+  hasInheritors: boolean;
   rlsEnabled: boolean;
   rlsForced: boolean;
   isOwner: boolean;
@@ -101,9 +103,117 @@ export interface Catalog {
   tables: Map<string, TableInfo>;
 }
 
-/** `schema.name` of a table. */
+/** An id part that needs no quotes: what PostgreSQL would keep unquoted (keywords aside). */
+const PLAIN_PART = /^[a-z_][a-z0-9_$]*$/;
+
+/** One part of a table id: as is when plain, else double-quoted with `"` doubled. */
+function idPart(part: string): string {
+  return PLAIN_PART.test(part) ? part : '"' + part.replace(/"/g, '""') + '"';
+}
+
+/**
+ * The id of a table in plans, manifests, `--tables` and config keys: `schema.name`, each part
+ * double-quoted when it is not a plain lower-case identifier (`public.orders`,
+ * `x."a.b"`, `"x.a".b`, `public."Orders"`). Distinct tables always get distinct ids, and
+ * `parseTableRef` reads an id back into exactly its parts.
+ */
 export function tableId(schema: string, name: string): string {
-  return `${schema}.${name}`;
+  return `${idPart(schema)}.${idPart(name)}`;
+}
+
+/** A table named in a flag or config key: `name`, or `schema.name`; parts may be double-quoted. */
+export interface TableRef {
+  schema: string | undefined;
+  name: string;
+  /** Which parts were written without quotes (matched case-insensitively as a fallback). */
+  plain: { schema: boolean; name: boolean };
+}
+
+/**
+ * Parses `a.b`, `"x.a".b`, `x."a.b"`, `"We""ird"` or a bare `name` the way PostgreSQL reads a
+ * qualified name (without case folding of unquoted parts: an unquoted part names exactly what
+ * is written, see `findTable`). Returns undefined when the text is not such a name.
+ */
+export function parseTableRef(text: string): TableRef | undefined {
+  const parts: { value: string; plain: boolean }[] = [];
+  let i = 0;
+  const s = text.trim();
+  for (;;) {
+    if (s[i] === '"') {
+      let value = "";
+      i++;
+      for (;;) {
+        if (i >= s.length) return undefined;
+        if (s[i] === '"') {
+          if (s[i + 1] === '"') {
+            value += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        value += s[i];
+        i++;
+      }
+      if (value === "") return undefined;
+      parts.push({ value, plain: false });
+    } else {
+      const start = i;
+      while (i < s.length && s[i] !== "." && s[i] !== '"') i++;
+      const value = s.slice(start, i);
+      if (value === "" || /\s/.test(value)) return undefined;
+      parts.push({ value, plain: true });
+    }
+    if (i === s.length) break;
+    if (s[i] !== ".") return undefined;
+    i++;
+  }
+  if (parts.length === 1)
+    return { schema: undefined, name: parts[0]!.value, plain: { schema: true, name: parts[0]!.plain } };
+  if (parts.length === 2) {
+    return {
+      schema: parts[0]!.value,
+      name: parts[1]!.value,
+      plain: { schema: parts[0]!.plain, name: parts[1]!.plain },
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The tables a name from a flag or config key names (see parseTableRef and findTables). A name
+ * that does not parse, or names nothing, may still be an old-style unquoted id
+ * (`App Data.Tenant Data`, as pgsnap printed ids before they were quoted): it then names the
+ * tables whose `schema.name`, joined as is, equals it, so existing configs keep working; the
+ * caller refuses when that is more than one.
+ */
+export function resolveTableName(tables: Iterable<TableInfo>, text: string): TableInfo[] {
+  const all = [...tables];
+  const ref = parseTableRef(text);
+  const found = ref ? findTables(all, ref) : [];
+  if (found.length > 0) return found;
+  const name = text.trim();
+  return all.filter((t) => `${t.schema}.${t.name}` === name);
+}
+
+/**
+ * The tables a parsed reference names: exact parts first; an unquoted part that matches nothing
+ * exactly is then compared case-insensitively (so `public.Orders` finds `public.orders`). A
+ * reference without schema matches the name in every schema.
+ */
+export function findTables(tables: Iterable<TableInfo>, ref: TableRef): TableInfo[] {
+  const all = [...tables];
+  const match = (exact: boolean) =>
+    all.filter(
+      (t) =>
+        (ref.schema === undefined ||
+          t.schema === ref.schema ||
+          (!exact && ref.plain.schema && t.schema.toLowerCase() === ref.schema.toLowerCase())) &&
+        (t.name === ref.name || (!exact && ref.plain.name && t.name.toLowerCase() === ref.name.toLowerCase())),
+    );
+  const exact = match(true);
+  return exact.length > 0 ? exact : match(false);
 }
 
 /** Reads the catalog in a handful of queries (run them inside the dump's snapshot). */
@@ -141,6 +251,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
     rls_enabled: boolean;
     rls_forced: boolean;
     is_owner: boolean;
+    has_inheritors: boolean;
   }>("tables.sql")) {
     const t: TableInfo = {
       oid: Number(r.oid),
@@ -148,6 +259,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
       name: r.name,
       id: tableId(r.schema, r.name),
       partitioned: r.kind === "p",
+      hasInheritors: r.kind === "r" && r.has_inheritors,
       rlsEnabled: r.rls_enabled,
       rlsForced: r.rls_forced,
       isOwner: r.is_owner,
@@ -159,6 +271,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
       rules: [],
     };
     byOid.set(t.oid, t);
+    if (tables.has(t.id)) throw new Error(`two tables have the id ${t.id}`);
     tables.set(t.id, t);
   }
 
@@ -254,4 +367,19 @@ export function referencingKeys(tables: Iterable<TableInfo>, t: TableInfo): Fore
   const out: ForeignKeyInfo[] = [];
   for (const other of tables) for (const fk of other.foreignKeys) if (fk.refTable === t.id) out.push(fk);
   return out;
+}
+
+/**
+ * The physical storage of the given tables (their partitions included): `oid:relfilenode`
+ * pairs. A TRUNCATE or a rewrite (ALTER COLUMN TYPE, VACUUM FULL, CLUSTER) changes a
+ * relfilenode, so two equal fingerprints mean no table was swapped for a new file in between.
+ */
+export async function readStorageFingerprint(client: pg.Client, tableOids: ReadonlySet<number>): Promise<string> {
+  const rows = (
+    await client.query<{ root: string; oid: string; relfilenode: string }>(readSql("catalog/relfilenodes.sql"))
+  ).rows;
+  return rows
+    .filter((r) => tableOids.has(Number(r.root)))
+    .map((r) => `${r.oid}:${r.relfilenode}`)
+    .join(",");
 }

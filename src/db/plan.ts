@@ -5,8 +5,8 @@
  * dump, tenant checks on restore, and extraction.
  */
 import { UsageError } from "../errors.js";
-import type { Catalog, ColumnInfo, ForeignKeyInfo, TableInfo } from "./catalog.js";
-import { quoteIdent, quoteLiteral, quoteTable } from "./quote.js";
+import { resolveTableName, type Catalog, type ColumnInfo, type ForeignKeyInfo, type TableInfo } from "./catalog.js";
+import { quoteIdent, quoteLiteral, relationSql } from "./quote.js";
 import { canonicalKeySql } from "./tenant-value.js";
 
 export type TableScope = "direct" | "via" | "custom" | "global";
@@ -45,16 +45,10 @@ export interface TenantPlan {
 export function planTenants(
   catalog: Catalog,
   tenantColumn: string,
-  rules: Readonly<Record<string, TableRule>> = {},
+  configRules: Readonly<Record<string, TableRule>> = {},
 ): TenantPlan {
   const plans = new Map<string, TablePlan>();
-  for (const id of Object.keys(rules)) {
-    if (!catalog.tables.has(id)) {
-      throw new UsageError("CONFIG_UNKNOWN_TABLE", `config names table ${id}, which does not exist`, {
-        hint: "use schema.table names as `pgsnap plan` prints them",
-      });
-    }
-  }
+  const rules = rulesByTableId(catalog, configRules);
   for (const t of catalog.tables.values()) {
     const rule = rules[t.id];
     if (rule?.global) plans.set(t.id, { table: t, scope: "global", depth: -1 });
@@ -103,6 +97,34 @@ export function planTenants(
   return { tenantColumn, tables: new Map([...plans].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
 }
 
+/**
+ * Config rules keyed by table id: each key is read as a table name (`schema.table`, parts
+ * double-quoted where `pgsnap plan` quotes them) and must name exactly one table.
+ */
+function rulesByTableId(catalog: Catalog, rules: Readonly<Record<string, TableRule>>): Record<string, TableRule> {
+  const out: Record<string, TableRule> = {};
+  for (const [key, rule] of Object.entries(rules)) {
+    // Config keys are qualified: `schema.table`.
+    const found = key.includes(".") ? resolveTableName(catalog.tables.values(), key) : [];
+    if (found.length !== 1) {
+      throw new UsageError(
+        "CONFIG_UNKNOWN_TABLE",
+        found.length > 1
+          ? `config key ${key} names several tables: ${found.map((t) => t.id).join(", ")}`
+          : `config names table ${key}, which does not exist`,
+        { hint: 'use schema.table names exactly as `pgsnap plan` prints them (e.g. public.orders, x."a.b")' },
+      );
+    }
+    const id = found[0]!.id;
+    if (out[id])
+      throw new UsageError("CONFIG_DUPLICATE_TABLE", `config names table ${id} twice`, {
+        hint: "keep one rule per table",
+      });
+    out[id] = rule;
+  }
+  return out;
+}
+
 function cascadeRank(fk: ForeignKeyInfo): number {
   return fk.onDelete === "c" ? 0 : 1;
 }
@@ -124,10 +146,11 @@ function tuple(alias: string, cols: readonly string[]): string {
 
 /** Where rows of a table are read from: the live table, or a staging table on restore. */
 export type RelationOf = (tableId: string) => string;
+/** Live tables, each read on its own (`ONLY` for a table with inheritance children). */
 export const liveRelation =
   (plan: TenantPlan): RelationOf =>
   (id) =>
-    quoteTable(mustPlan(plan, id).table);
+    relationSql(mustPlan(plan, id).table);
 
 function mustPlan(plan: TenantPlan, id: string): TablePlan {
   const p = plan.tables.get(id);
@@ -212,11 +235,13 @@ function ownership(
  * FROM-clause joins and the tenant key expression for reading a tenant table ordered by tenant
  * (scope `tenants`). Joins follow the via chain on the parents' referenced unique keys, so they
  * never multiply rows; a row whose chain is broken (NULL foreign key) belongs to no tenant.
+ * With `outer`, the joins are LEFT JOINs: such rows are kept, with a NULL key.
  */
 export function tenantKeyJoin(
   plan: TenantPlan,
   id: string,
   alias: string,
+  options: { outer?: boolean } = {},
 ): { joins: string; key: string; canonicalKey: string } {
   let joins = "";
   let cur = mustPlan(plan, id);
@@ -228,7 +253,7 @@ export function tenantKeyJoin(
     const on = fk.columns
       .map((c, i) => `${parentAlias}.${quoteIdent(fk.refColumns[i]!)} = ${curAlias}.${quoteIdent(c)}`)
       .join(" AND ");
-    joins += ` JOIN ${quoteTable(parent.table)} ${parentAlias} ON ${on}`;
+    joins += ` ${options.outer ? "LEFT JOIN" : "JOIN"} ${relationSql(parent.table)} ${parentAlias} ON ${on}`;
     cur = parent;
     curAlias = parentAlias;
   }

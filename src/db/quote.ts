@@ -14,6 +14,16 @@ export function quoteTable(t: { schema: string; name: string }): string {
 }
 
 /**
+ * A live table as the source of a read: `ONLY "s"."t"` for a plain table that other tables
+ * inherit from (INHERITS), so its rows do not include its children's (each child is a table of
+ * its own everywhere), else `"s"."t"`. A partitioned table is never ONLY: its rows live in its
+ * partitions.
+ */
+export function relationSql(t: { schema: string; name: string; hasInheritors: boolean; partitioned: boolean }): string {
+  return t.hasInheritors && !t.partitioned ? "ONLY " + quoteTable(t) : quoteTable(t);
+}
+
+/**
  * A string literal safe under any standard_conforming_strings: `'...'` with quotes doubled,
  * or `E'...'` with backslashes doubled when the value has one (libpq's PQescapeLiteral).
  */

@@ -1,9 +1,10 @@
 import { UsageError } from "../errors.js";
-import type { Catalog, TableInfo } from "./catalog.js";
+import { parseTableRef, resolveTableName, type Catalog, type TableInfo } from "./catalog.js";
 
 /**
  * Resolves `--tables` / `--exclude-tables` names (`schema.table`, or `table` when only one schema
- * has it) against the catalog. An unknown or ambiguous name is a usage error (exit 2).
+ * has it; parts double-quoted as table ids print them, e.g. `x."a.b"`) against the catalog. An
+ * unknown, malformed or ambiguous name is a usage error (exit 2).
  */
 export function resolveTableNames(catalog: Pick<Catalog, "tables">, names: readonly string[]): TableInfo[] {
   const out: TableInfo[] = [];
@@ -15,14 +16,19 @@ export function resolveTableNames(catalog: Pick<Catalog, "tables">, names: reado
       out.push(exact);
       continue;
     }
-    const matches = [...catalog.tables.values()].filter((t) => t.name === name);
+    const matches = resolveTableName(catalog.tables.values(), name);
+    if (matches.length === 0 && !parseTableRef(name)) {
+      throw new UsageError("TABLE_NAME_INVALID", `${name} is not a table name`, {
+        hint: 'write schema.table, double-quoting a part that holds dots, quotes or capitals: x."a.b", "x.a".b',
+      });
+    }
     if (matches.length === 1) out.push(matches[0]!);
     else if (matches.length > 1) {
       throw new UsageError(
         "TABLE_AMBIGUOUS",
-        `table name ${name} exists in several schemas: ${matches.map((t) => t.id).join(", ")}`,
+        `table name ${name} matches several tables: ${matches.map((t) => t.id).join(", ")}`,
         {
-          hint: "name it as schema.table",
+          hint: "name it exactly as `pgsnap plan` prints it (schema.table, quoted parts in double quotes)",
         },
       );
     } else {

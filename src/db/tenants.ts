@@ -6,7 +6,7 @@ import { classifyConnectionError, connect, type ConnectOptions } from "./connect
 import { planTenants, tenantKeyJoin, type TableRule } from "./plan.js";
 import { tenantKeyColumn } from "./tenant-value.js";
 import { canonicalTenantText } from "../format/tenant-id.js";
-import { quoteIdent, quoteTable } from "./quote.js";
+import { quoteIdent, quoteTable, relationSql } from "./quote.js";
 
 export interface TenantInfo {
   id: string;
@@ -41,7 +41,7 @@ export async function listTenants(options: ListTenantsOptions): Promise<TenantIn
     const parts = tenantTables.map((p) => {
       // Grouped by the key's canonical text, so `1.0` and `1` (or citext `A` and `a`) are one tenant.
       const { joins, key, canonicalKey } = tenantKeyJoin(plan, p.table.id, "t");
-      return `SELECT ${canonicalKey} AS k, count(*) AS n FROM ${quoteTable(p.table)} t${joins} WHERE ${key} IS NOT NULL GROUP BY 1`;
+      return `SELECT ${canonicalKey} AS k, count(*) AS n FROM ${relationSql(p.table)} t${joins} WHERE ${key} IS NOT NULL GROUP BY 1`;
     });
     const counts = await client.query<{ k: string; n: string }>(
       `SELECT k, sum(n)::int8 AS n FROM (${parts.join(" UNION ALL ")}) x GROUP BY k`,

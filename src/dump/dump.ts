@@ -1,13 +1,14 @@
 /**
  * One dump run (DESIGN.md principles): every table of every snapshot of the run is read in one
  * REPEATABLE READ READ ONLY transaction with row_security off; `--jobs` workers share it through
- * pg_export_snapshot(). Data objects are written first, each manifest last.
+ * pg_export_snapshot(). The tables are locked before that snapshot is taken (see openSnapshot).
+ * Data objects are written first, each manifest last.
  */
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { ConnectionError, InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
-import { readCatalog } from "../db/catalog.js";
+import { readCatalog, readStorageFingerprint, type Catalog, type TableInfo } from "../db/catalog.js";
 import { classifyConnectionError, connect, type ConnectOptions } from "../db/connect.js";
 import { columnEncoding, copyColumnExpr, jsonKind } from "../db/encode.js";
 import { CopyToNdjson, type JsonKind } from "../format/copy-to-ndjson.js";
@@ -20,7 +21,7 @@ import {
   type TableRule,
   type TenantPlan,
 } from "../db/plan.js";
-import { quoteTable } from "../db/quote.js";
+import { quoteTable, relationSql } from "../db/quote.js";
 import { canonicalTenant, tenantKeyColumn } from "../db/tenant-value.js";
 import { readSourceIdentity } from "../db/source-identity.js";
 import { pinnedSettings } from "../db/session.js";
@@ -57,6 +58,8 @@ export interface DumpOptions {
   excludeTables?: readonly string[] | undefined;
   jobs?: number | undefined;
   compressionLevel?: number | undefined;
+  /** Write a `tenant` snapshot even when no row belongs to the tenant (else a usage error). */
+  allowEmpty?: boolean | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ((event: DumpProgress) => void) | undefined;
 }
@@ -103,6 +106,8 @@ interface WorkItem {
   snap: SnapshotWork;
   plan: TablePlan;
   framed: boolean;
+  /** Name of the table's data object in the snapshot. */
+  object: string;
 }
 
 /** Runs one dump; returns one result per snapshot written. */
@@ -122,41 +127,12 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   try {
-    await main.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    await main.query("SET LOCAL row_security = off");
-    const catalog = await readCatalog(main);
-    const plan = planTenants(catalog, options.tenantColumn, options.rules);
-    const project = options.project ?? catalog.role.database;
-    const selected = selectTables(catalog, options.tables, options.excludeTables);
-    const scope: SnapshotScope = options.allTenants ? "tenants" : options.tenants?.length ? "tenant" : "full";
-    const plans = selected.map((t) => plan.tables.get(t.id)!);
-    const tenantPlans = plans.filter((p) => p.scope !== "global");
-    if (scope !== "full" && tenantPlans.length === 0) {
-      throw new UsageError(
-        "NO_TENANT_TABLE",
-        `no selected table has the tenant column ${options.tenantColumn} or reaches one through foreign keys`,
-        {
-          hint:
-            "set --tenant-column to the column that tells tenants apart, or add custom rules in the config. Plan:\n" +
-            describePlan(plan, undefined)
-              .map((p) => `  ${p.table}: ${p.scope}`)
-              .join("\n"),
-        },
-      );
-    }
-    const dumped = scope === "tenant" ? tenantPlans : plans;
-    // Each tenant id in its canonical spelling (`1.0` = `1`, citext case, uuid case), once.
-    const canonicalTenants: string[] = [];
-    for (const tenant of options.tenants ?? []) canonicalTenants.push(await canonicalTenant(main, plan, tenant));
+    const { catalog, plan, project, scope, dumped, tenants: canonicalTenants } = await openSnapshot(main, options);
     const source = await readSourceIdentity(main);
-    checkRowSecurity(
-      catalog,
-      dumped.map((p) => p.table),
-    );
-    if (dumped.length > 0) {
-      // Like pg_dump: hold ACCESS SHARE on every table so none is dropped or rewritten mid-run.
-      await main.query(`LOCK TABLE ${dumped.map((p) => quoteTable(p.table)).join(", ")} IN ACCESS SHARE MODE`);
+    if (scope === "tenant" && !options.allowEmpty) {
+      for (const tenant of canonicalTenants) await checkTenantHasRows(main, plan, dumped, tenant);
     }
+    const objects = objectNames(dumped.map((p) => p.table));
     if (jobs > 1) {
       const snapshotId = (await main.query<{ id: string }>("SELECT pg_export_snapshot() AS id")).rows[0]!.id;
       for (let i = 1; i < jobs; i++) {
@@ -179,7 +155,14 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
     }));
     const items: WorkItem[] = [];
     for (const snap of snaps) {
-      for (const p of dumped) items.push({ snap, plan: p, framed: scope === "tenants" && p.scope !== "global" });
+      for (const p of dumped) {
+        items.push({
+          snap,
+          plan: p,
+          framed: scope === "tenants" && p.scope !== "global",
+          object: objects.get(p.table.id)!,
+        });
+      }
     }
 
     let done = 0;
@@ -229,7 +212,11 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
         snap.scope === "tenant"
           ? [snap.tenant!]
           : snap.scope === "tenants"
-            ? [...new Set(snap.tables.flatMap((t) => (t.frames ?? []).map((f) => f.tenant)))].sort()
+            ? [
+                ...new Set(
+                  snap.tables.flatMap((t) => (t.frames ?? []).flatMap((f) => (f.tenant === null ? [] : [f.tenant]))),
+                ),
+              ].sort()
             : null;
       const manifest: Manifest = {
         format: manifestFormat,
@@ -240,6 +227,8 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
         tenantColumn: options.tenantColumn,
         tenantType: tenantKeyColumn(plan)?.baseType ?? null,
         tenants,
+        ...(snap.scope === "tenants" ? { allRows: true } : {}),
+        ...(options.tables?.length || options.excludeTables?.length ? { partial: true } : {}),
         createdAt: snap.createdAt.toISOString(),
         finishedAt: finished.toISOString(),
         durationMs: finished.getTime() - started,
@@ -276,6 +265,159 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
   } finally {
     await Promise.all([main, ...workers].map((c) => c.end().catch(() => {})));
   }
+}
+
+interface OpenedSnapshot {
+  catalog: Catalog;
+  plan: TenantPlan;
+  project: string;
+  scope: SnapshotScope;
+  /** The tables this run reads, in catalog order. */
+  dumped: TablePlan[];
+  /** `--tenant` ids in their canonical spelling (`1.0` = `1`, citext case, uuid case), in order. */
+  tenants: string[];
+}
+
+/** How often the catalog is read again when DDL changed it while the dump was locking its tables. */
+const SNAPSHOT_ATTEMPTS = 3;
+
+/**
+ * Opens the dump's snapshot with every table it reads already locked, so no TRUNCATE or table
+ * rewrite (ALTER COLUMN TYPE, VACUUM FULL, CLUSTER: not MVCC-safe, an older snapshot would see
+ * the table empty) can commit between the snapshot and the reads, as it can in pg_dump:
+ * 1. read the catalog and plan in a transaction of their own;
+ * 2. `BEGIN ISOLATION LEVEL REPEATABLE READ`, `LOCK TABLE ... IN ACCESS SHARE MODE` (LOCK takes
+ *    no snapshot; lock_timeout bounds the wait);
+ * 3. read the catalog again: the first query that takes the transaction's snapshot, after every
+ *    lock was granted, so any DDL that committed before sees it committed and none commits after;
+ * 4. compare both reads (tables, columns, keys, relfilenodes): a difference means DDL committed
+ *    in between, so the locks may cover the wrong tables; start over, at most SNAPSHOT_ATTEMPTS
+ *    times, then fail (exit 13) without writing anything.
+ * Leaves the REPEATABLE READ transaction open on `client`.
+ */
+async function openSnapshot(client: pg.Client, options: DumpOptions): Promise<OpenedSnapshot> {
+  for (let attempt = 1; ; attempt++) {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    const catalog = await readCatalog(client);
+    const opened = planDump(catalog, options);
+    const oids = new Set(opened.dumped.map((p) => p.table.oid));
+    const files = await readStorageFingerprint(client, oids);
+    // Each tenant id in its canonical spelling; a query, so here and not after the LOCK.
+    for (const tenant of options.tenants ?? []) opened.tenants.push(await canonicalTenant(client, opened.plan, tenant));
+    checkRowSecurity(
+      catalog,
+      opened.dumped.map((p) => p.table),
+    );
+    await client.query("COMMIT");
+
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    await client.query("SET LOCAL row_security = off");
+    if (opened.dumped.length > 0) {
+      try {
+        await client.query(
+          `LOCK TABLE ${opened.dumped.map((p) => quoteTable(p.table)).join(", ")} IN ACCESS SHARE MODE`,
+        );
+      } catch (err) {
+        // A table dropped (or renamed) since the catalog read: read it again.
+        if ((err as { code?: string }).code !== "42P01") throw err;
+        await client.query("ROLLBACK");
+        if (attempt >= SNAPSHOT_ATTEMPTS) throw ddlRace(attempt, err);
+        continue;
+      }
+    }
+    const again = await readCatalog(client);
+    const againFiles = await readStorageFingerprint(client, oids);
+    if (againFiles === files && catalogFingerprint(again) === catalogFingerprint(catalog)) return opened;
+    await client.query("ROLLBACK");
+    if (attempt >= SNAPSHOT_ATTEMPTS) throw ddlRace(attempt, undefined);
+  }
+}
+
+function ddlRace(attempts: number, cause: unknown): LockedError {
+  return new LockedError(
+    "DUMP_DDL_RACE",
+    `the schema kept changing while the dump locked its tables (${attempts} attempts): tables were created, dropped, altered, truncated or rewritten`,
+    { hint: "retry once the migration or maintenance job has finished; nothing was written", cause },
+  );
+}
+
+/** The catalog as compared between the two reads of openSnapshot (the role is left out). */
+function catalogFingerprint(catalog: Catalog): string {
+  return JSON.stringify([...catalog.tables.values()]);
+}
+
+/** The plan of one dump: scope, project, and the tables it reads. Throws usage errors. */
+function planDump(catalog: Catalog, options: DumpOptions): OpenedSnapshot {
+  const plan = planTenants(catalog, options.tenantColumn, options.rules);
+  const project = options.project ?? catalog.role.database;
+  const selected = selectTables(catalog, options.tables, options.excludeTables);
+  const scope: SnapshotScope = options.allTenants ? "tenants" : options.tenants?.length ? "tenant" : "full";
+  const plans = selected.map((t) => plan.tables.get(t.id)!);
+  const tenantPlans = plans.filter((p) => p.scope !== "global");
+  if (scope !== "full" && tenantPlans.length === 0) {
+    throw new UsageError(
+      "NO_TENANT_TABLE",
+      `no selected table has the tenant column ${options.tenantColumn} or reaches one through foreign keys`,
+      {
+        hint:
+          "set --tenant-column to the column that tells tenants apart, or add custom rules in the config. Plan:\n" +
+          describePlan(plan, undefined)
+            .map((p) => `  ${p.table}: ${p.scope}`)
+            .join("\n"),
+      },
+    );
+  }
+  return { catalog, plan, project, scope, dumped: scope === "tenant" ? tenantPlans : plans, tenants: [] };
+}
+
+/**
+ * Refuses (exit 2) a tenant snapshot that would hold no row: a typo in the tenant id must not
+ * look like a good, empty backup. Runs inside the snapshot, before anything is written.
+ */
+async function checkTenantHasRows(
+  client: pg.Client,
+  plan: TenantPlan,
+  dumped: readonly TablePlan[],
+  tenant: string,
+): Promise<void> {
+  // Owners first: a via row belongs only where its parent row does.
+  for (const p of [...dumped].sort((a, b) => a.depth - b.depth)) {
+    const sql = `SELECT EXISTS (SELECT 1 FROM ${relationSql(p.table)} t WHERE ${ownedCondition(plan, p.table.id, "t", tenant)}) AS any`;
+    if ((await client.query<{ any: boolean }>(sql)).rows[0]!.any) return;
+  }
+  throw new UsageError(
+    "TENANT_EMPTY",
+    `no row of the dumped tables belongs to tenant ${JSON.stringify(tenant)} (tenant column ${plan.tenantColumn}); no snapshot was written`,
+    {
+      hint: "check the id against `pgsnap tenants`; to write an empty snapshot on purpose, add --allow-empty",
+    },
+  );
+}
+
+/**
+ * The data object name of every dumped table, checked unique: table ids are unique by
+ * construction (quoted parts, see tableId) and object names escape both parts; names that
+ * differ only in letter case get hashed names so they stay apart on case-insensitive file
+ * systems. A clash left after that is a bug, and fails the dump before anything is written.
+ */
+export function objectNames(tables: readonly TableInfo[]): Map<string, string> {
+  const byCase = new Map<string, number>();
+  for (const t of tables) {
+    const lower = tableObjectName(t.schema, t.name).toLowerCase();
+    byCase.set(lower, (byCase.get(lower) ?? 0) + 1);
+  }
+  const out = new Map<string, string>();
+  const seen = new Map<string, string>();
+  for (const t of tables) {
+    const plain = tableObjectName(t.schema, t.name);
+    const name = byCase.get(plain.toLowerCase())! > 1 ? tableObjectName(t.schema, t.name, { hashed: true }) : plain;
+    if (out.has(t.id)) throw new Error(`two dumped tables have the id ${t.id}`);
+    const other = seen.get(name.toLowerCase());
+    if (other !== undefined) throw new Error(`tables ${other} and ${t.id} map to one object name ${name}`);
+    seen.set(name.toLowerCase(), t.id);
+    out.set(t.id, name);
+  }
+  return out;
 }
 
 /**
@@ -337,12 +479,16 @@ export function tableQuery(
 ): { sql: string; filter: string | null; columns: { name: string; kind: JsonKind }[] } {
   const columns = p.table.columns.map((c) => ({ name: c.name, kind: jsonKind(c) }));
   const cols = p.table.columns.map((c) => copyColumnExpr(c, "t")).join(", ");
-  const from = `${quoteTable(p.table)} t`;
+  const from = `${relationSql(p.table)} t`;
   if (framed) {
-    // Ordered by the key's own type (equal keys are adjacent), framed by its canonical text.
-    const { joins, key, canonicalKey } = tenantKeyJoin(plan, p.table.id, "t");
-    const sql = `SELECT ${canonicalKey}, ${cols} FROM ${from}${joins} WHERE ${key} IS NOT NULL ORDER BY ${key}`;
-    return { sql, filter: `${key} IS NOT NULL${joins ? ` (via${joins})` : ""}`, columns };
+    // Every row, grouped by tenant: outer joins keep rows whose chain is broken (NULL foreign
+    // key) and the tenant key is NULL for them and for a NULL tenant column; NULLs sort last.
+    // Ordered by the key's own type (equal keys are adjacent), framed by its canonical text:
+    // the frame key is `k<canonical tenant>`, or `n` for the rows owned by no tenant (tenantOfFrame).
+    const { joins, key, canonicalKey } = tenantKeyJoin(plan, p.table.id, "t", { outer: true });
+    const frameKey = `CASE WHEN ${key} IS NULL THEN 'n' ELSE 'k' OPERATOR(pg_catalog.||) ${canonicalKey} END`;
+    const sql = `SELECT ${frameKey}, ${cols} FROM ${from}${joins} ORDER BY ${key}`;
+    return { sql, filter: null, columns };
   }
   if (tenant === undefined) return { sql: `SELECT ${cols} FROM ${from}`, filter: null, columns };
   const filter = ownedCondition(plan, p.table.id, "t", tenant);
@@ -359,7 +505,7 @@ async function dumpTable(
   signal: AbortSignal | undefined,
 ): Promise<ManifestTable> {
   const t = item.plan.table;
-  const object = tableObjectName(t.schema, t.name);
+  const object = item.object;
   const key = snapshotPrefix(project, item.snap.id) + object;
   const { sql, filter, columns } = tableQuery(plan, item.plan, item.snap.tenant, item.framed);
   const source = client.query(copyTo(`COPY (${sql}) TO STDOUT`));
@@ -376,7 +522,7 @@ async function dumpTable(
     storage.put(key, stored, { signal }),
   ]);
   const frames: FrameEntry[] | undefined = framer?.frames.map((f) => ({
-    tenant: tenantIdOf(f.key),
+    tenant: tenantOfFrame(f.key),
     offset: f.offset,
     length: f.length,
     rows: f.rows,
@@ -422,6 +568,12 @@ function ownerOf(p: TablePlan): Pick<ManifestTable, "owner"> {
     return { owner: { fk: fk.name, columns: fk.columns, refTable: fk.refTable, refColumns: fk.refColumns } };
   }
   return {};
+}
+
+/** The tenant of a frame key written by tableQuery: `n` is no tenant (null), `k<id>` tenant `<id>`. */
+export function tenantOfFrame(frameKey: string): string | null {
+  const text = tenantIdOf(frameKey);
+  return text === "n" ? null : text.slice(1);
 }
 
 /** A frame's tenant key as Postgres printed it (`to_json`): JSON strings unwrapped, numbers kept verbatim. */

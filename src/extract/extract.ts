@@ -11,7 +11,7 @@ import { LineFilter } from "../format/line-filter.js";
 import { manifestName, manifestTenant, type Manifest, type ManifestTable } from "../format/manifest.js";
 import { rawEqualsTenant, scanValues } from "../format/row-scan.js";
 import { compressBuffer, createCompressStream, createDecompressStream } from "../format/zstd.js";
-import { findSnapshot } from "../snapshots/list-snapshots.js";
+import { findSnapshot, type SnapshotFilter } from "../snapshots/list-snapshots.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { freshSnapshotIds, snapshotResult, type SnapshotResult } from "../dump/dump.js";
@@ -27,6 +27,8 @@ export interface ExtractOptions {
   /** Write the snapshot even when no row belongs to the tenant (default: exit 2). */
   allowEmpty?: boolean | undefined;
   signal?: AbortSignal | undefined;
+  /** For `latest`: told which snapshot was chosen and why (see findSnapshot). */
+  onChoice?: SnapshotFilter["onChoice"];
 }
 
 const EMPTY_FRAME = compressBuffer(Buffer.alloc(0), 3);
@@ -38,6 +40,7 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
     tenant: options.tenant,
     scopes: ["full", "tenants"],
     signal: options.signal,
+    onChoice: options.onChoice,
   });
   const to = options.to ?? options.storage;
   // The id in the canonical spelling of the snapshot's tenant type (upper-case uuid, `1.0`).

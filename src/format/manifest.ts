@@ -11,9 +11,14 @@ export const manifestName = "manifest.json";
 
 export type SnapshotScope = "full" | "tenant" | "tenants";
 
-/** One zstd frame of a `tenants` data file: the rows of one tenant. */
+/**
+ * One zstd frame of a `tenants` data file: the rows of one tenant, or, with `tenant: null`, the
+ * rows owned by no tenant (a NULL tenant key, a NULL foreign key on a via table, or a chain
+ * broken further up). A table has at most one `null` frame and it is its last one. Such rows
+ * are in no tenant's restore; `restore --all` restores them with the rest (see `allRows`).
+ */
 export interface FrameEntry {
-  tenant: string;
+  tenant: string | null;
   offset: number;
   length: number;
   rows: number;
@@ -63,7 +68,20 @@ export interface Manifest {
    * canonical under its equality (src/format/tenant-id.ts). Absent in older snapshots.
    */
   tenantType?: string | null;
+  /** The tenants of a `tenant` or `tenants` snapshot (never null entries); null for `full`. */
   tenants: string[] | null;
+  /**
+   * Set on `tenants` snapshots that hold every row of every dumped table: each tenant's rows in
+   * its frame, rows owned by no tenant in a `tenant: null` frame, global tables whole. Such a
+   * snapshot is a complete backup, restorable with `restore --all` like a `full` one. Older
+   * `tenants` snapshots (without it) lack the rows owned by no tenant.
+   */
+  allRows?: true;
+  /**
+   * Set when `--tables` / `--exclude-tables` left tables out: the snapshot is not a backup of the
+   * whole database (or tenant), and `latest` skips it unless a request names only tables it has.
+   */
+  partial?: true;
   createdAt: string;
   finishedAt: string;
   durationMs: number;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, utimes } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -111,5 +111,52 @@ describe("prune on a storage", () => {
     const r2 = await prune({ storage, keepLast: 5, orphanAgeMs: 0 });
     expect(r2.orphans).toEqual([`p/${recentId}/`]);
     expect(await storage.stat(`p/${kept.id}/manifest.json`)).toBeDefined();
+  });
+
+  it("keeps the newest verified snapshot of each series: another tenant's never stands in", async () => {
+    const old7 = manifest("20260101T000000Z-0007", "2026-01-01T00:00:00.000Z", "tenant", ["7"]);
+    const new7 = manifest("20260102T000000Z-0007", "2026-01-02T00:00:00.000Z", "tenant", ["7"]);
+    const only8 = manifest("20260103T000000Z-0008", "2026-01-03T00:00:00.000Z", "tenant", ["8"]);
+    const full = manifest("20260104T000000Z-ffff", "2026-01-04T00:00:00.000Z");
+    await write(old7, true); // the only good snapshot of tenant 7
+    await write(new7); // newer, never verified (say, corrupted)
+    await write(only8, true);
+    await write(full, true);
+    const r = await prune({ storage, keepLast: 1 });
+    expect(r.deleted).toEqual([]);
+    expect(r.kept.find((k) => k.id === old7.id)!.reasons).toEqual(["newest verified"]);
+    expect(r.kept.find((k) => k.id === new7.id)!.reasons).toEqual(["last"]);
+    expect(await storage.stat(`p/${old7.id}/manifest.json`)).toBeDefined();
+  });
+
+  it("leaves no empty directories behind, and --dry-run reports exactly what the real run removes", async () => {
+    const old = new Date("2026-01-01T00:00:00Z");
+    const a = manifest("20260101T000000Z-aaaa", "2026-01-01T00:00:00.000Z");
+    const b = manifest("20260102T000000Z-bbbb", "2026-01-02T00:00:00.000Z");
+    await write(a);
+    await write(b, true);
+    // A run killed mid-write: only a temp file in its directory.
+    const killed = join(dir, "p", "20260101T010000Z-0001");
+    await mkdir(killed, { recursive: true });
+    await writeFile(join(killed, ".public.t.ndjson.zst.tmp-0123456789ab"), "half");
+    await utimes(join(killed, ".public.t.ndjson.zst.tmp-0123456789ab"), old, old);
+    // A run killed before its first object: an empty directory.
+    const empty = join(dir, "p", "20260101T020000Z-0002");
+    await mkdir(empty);
+    // A run that wrote an object but no manifest.
+    await storage.put("p/20260101T030000Z-0003/public.t.ndjson.zst", Readable.from([Buffer.from("x")]));
+    await utimes(join(dir, "p/20260101T030000Z-0003/public.t.ndjson.zst"), old, old);
+    for (const d of [killed, empty, join(dir, "p/20260101T030000Z-0003")]) await utimes(d, old, old);
+
+    const dry = await prune({ storage, keepLast: 1, dryRun: true });
+    expect((await readdir(join(dir, "p"))).length).toBe(5);
+    const real = await prune({ storage, keepLast: 1 });
+    expect({ ...dry, dryRun: false }).toEqual(real);
+    expect(real.deleted.map((d) => d.id)).toEqual([a.id]);
+    expect(real.orphans).toEqual(["p/20260101T030000Z-0003/"]);
+    expect(real.incompleteUploads).toBe(1);
+    expect((await readdir(join(dir, "p"))).sort()).toEqual([b.id]);
+    const again = await prune({ storage, keepLast: 1, dryRun: true });
+    expect([again.deleted, again.orphans, again.incompleteUploads]).toEqual([[], [], 0]);
   });
 });

@@ -1,8 +1,10 @@
 /**
- * `pgsnap prune`: grandfather-father-son retention, counted per project and per scope (full,
- * tenants, and each tenant of tenant snapshots). The newest snapshot that verified is always
- * kept. A snapshot is removed manifest first (it disappears at once), data after; data of runs
- * that never wrote a manifest is removed once older than a safe age.
+ * `pgsnap prune`: grandfather-father-son retention, counted per series: project × scope (full,
+ * tenants) × tenant (for tenant snapshots). The newest snapshot that verified is always kept in
+ * every series (a verified snapshot of another series never stands in for it). A snapshot is
+ * removed manifest first (it disappears at once), data after; data of runs that never wrote a
+ * manifest, temp files and empty directories are removed once older than a safe age.
+ * `--dry-run` computes the same result and removes nothing.
  */
 import { UsageError } from "../errors.js";
 import { manifestName, type Manifest } from "../format/manifest.js";
@@ -106,16 +108,14 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
   };
   const series = new Map<string, Manifest[]>();
   for (const m of manifests) series.set(seriesKey(m), [...(series.get(seriesKey(m)) ?? []), m]);
-  const newestVerifiedOfProject = new Map<string, string>();
-  for (const m of manifests)
-    if (verified.has(m.id) && !newestVerifiedOfProject.has(m.project)) newestVerifiedOfProject.set(m.project, m.id);
-
   const doomed: Manifest[] = [];
   for (const list of series.values()) {
     const keep = applyPolicy(list, policy);
+    // Lists are newest first: the first verified one is the series' newest verified snapshot.
+    const newestVerified = list.find((m) => verified.has(m.id))?.id;
     for (const m of list) {
       const reasons = keep.get(m.id) ?? [];
-      if (newestVerifiedOfProject.get(m.project) === m.id) reasons.push("newest verified");
+      if (newestVerified === m.id) reasons.push("newest verified");
       if (reasons.length > 0) result.kept.push({ id: m.id, project: m.project, scope: m.scope, reasons });
       else doomed.push(m);
     }
@@ -152,6 +152,6 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
         { signal },
       );
   }
-  if (!options.dryRun) result.incompleteUploads = await storage.cleanupIncomplete(prefix, orphanAge, { signal });
+  result.incompleteUploads = await storage.cleanupIncomplete(prefix, orphanAge, { signal, dryRun: options.dryRun });
   return result;
 }

@@ -216,9 +216,13 @@ export async function readXactCounts(client: pg.Client): Promise<XactCounts | un
  * Runs the writes: parents first, update then insert; then deletes, children first. If that
  * order fails on a key (a secondary unique value that a row to be deleted still holds), the
  * other order is tried from a savepoint: deletes first. Either way the counts must match the plan.
- * Returns the UPDATE row counts per table (cascaded ON UPDATE changes come on top).
+ * Returns the transaction's row counters as they were just before the writes that stand (taken
+ * again after a rollback to the savepoint: rows written by the abandoned order stay counted).
  */
-export async function applyChanges(ctx: ApplyContext, plan: Map<string, TableChanges>): Promise<void> {
+export async function applyChanges(
+  ctx: ApplyContext,
+  plan: Map<string, TableChanges>,
+): Promise<XactCounts | undefined> {
   const { client } = ctx;
   const order = parentsFirst(ctx.works.map((w) => w.live));
   const byId = new Map(ctx.works.map((w) => [w.live.id, w]));
@@ -238,6 +242,7 @@ export async function applyChanges(ctx: ApplyContext, plan: Map<string, TableCha
       if (w.key) await deleteDoomed(ctx, w, plan.get(t.id)!);
     }
   };
+  let before = await readXactCounts(client);
   await client.query("SAVEPOINT pgsnap_writes");
   try {
     await writes();
@@ -247,9 +252,11 @@ export async function applyChanges(ctx: ApplyContext, plan: Map<string, TableCha
     if ((code !== "23505" && code !== "23503") || ctx.mode !== "replace") throw err;
     await client.query("ROLLBACK TO SAVEPOINT pgsnap_writes");
     for (const w of ctx.works) Object.assign(w.result, { deleted: 0, inserted: 0, updated: 0 });
+    before = await readXactCounts(client);
     await deletes();
     await writes();
   }
+  return before;
 }
 
 function expectRows(w: Work, step: string, actual: number, planned: number, exact: boolean): void {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Manifest } from "../format/manifest.js";
 import { testManifest } from "../../test/helpers/manifest.js";
 import { FsStorage } from "../storage/fs-storage.js";
-import { findSnapshot, listSnapshots } from "./list-snapshots.js";
+import { findSnapshot, listSnapshots, type LatestChoice } from "./list-snapshots.js";
 
 const manifest = testManifest;
 
@@ -53,5 +53,51 @@ describe("finding snapshots", () => {
     expect(skipped).toEqual(["p/20260102T030000Z-bbbb/manifest.json"]);
     expect((await findSnapshot(storage, "p", "latest")).id).toBe("20260101T030000Z-aaaa");
     await expect(findSnapshot(storage, "p", "20260102T030000Z-bbbb")).rejects.toMatchObject({ exitCode: 12 });
+  });
+
+  const table = (id: string): Manifest["tables"][number] => ({
+    table: id,
+    schema: id.split(".")[0]!,
+    name: id.split(".")[1]!,
+    scope: "direct",
+    filter: null,
+    object: `${id}.ndjson.zst`,
+    columns: [],
+    rows: 1,
+    bytes: 1,
+    storedBytes: 1,
+    sha256: "",
+  });
+
+  it("latest skips partial, empty and tenant-less snapshots and says why", async () => {
+    const whole = { ...manifest("20260101T030000Z-aaaa", "2026-01-01T03:00:00.000Z", "tenant", ["7"]) };
+    whole.tables = [table("public.a"), table("public.b")];
+    const partial = { ...manifest("20260102T030000Z-aaaa", "2026-01-02T03:00:00.000Z", "tenant", ["7"]) };
+    partial.tables = [table("public.a")];
+    partial.partial = true;
+    const empty = { ...manifest("20260103T030000Z-aaaa", "2026-01-03T03:00:00.000Z", "tenant", ["7"]), rows: 0 };
+    empty.tables = [table("public.a"), table("public.b")];
+    const other = { ...manifest("20260104T030000Z-aaaa", "2026-01-04T03:00:00.000Z", "tenant", ["8"]) };
+    other.tables = [table("public.a"), table("public.b")];
+    for (const m of [whole, partial, empty, other]) await put(m);
+
+    const choices: LatestChoice[] = [];
+    const onChoice = (c: LatestChoice) => choices.push(c);
+    expect((await findSnapshot(storage, "p", "latest", { tenant: "7", onChoice })).id).toBe(whole.id);
+    expect(choices[0]!.skipped).toEqual([
+      { id: other.id, reason: "it does not hold tenant 7" },
+      { id: empty.id, reason: "it holds no rows" },
+      { id: partial.id, reason: "it is a partial dump (--tables/--exclude-tables)" },
+    ]);
+    expect(choices[0]!.reason).toContain(`latest is ${whole.id}`);
+    expect(choices[0]!.reason).toContain(`${partial.id} (it is a partial dump`);
+    // A request for only public.a can be served by the partial dump; one for public.b cannot.
+    expect((await findSnapshot(storage, "p", "latest", { tenant: "7", tables: ["public.a"] })).id).toBe(partial.id);
+    expect((await findSnapshot(storage, "p", "latest", { tenant: "7", tables: ["b"] })).id).toBe(whole.id);
+    expect(
+      (await findSnapshot(storage, "p", "latest", { tenant: "8", tables: ["public.c"] }).catch((e) => e)).message,
+    ).toContain("lacks table public.c");
+    // list --tenant shows only the snapshots that hold the tenant.
+    expect((await listSnapshots(storage, "p", { tenant: "8" })).map((m) => m.id)).toEqual([other.id]);
   });
 });

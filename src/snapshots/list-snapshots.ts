@@ -14,11 +14,56 @@ import type { Storage } from "../storage/storage.js";
 export interface SnapshotFilter {
   /** Only snapshots holding this tenant. */
   tenant?: string | undefined;
+  /**
+   * For `latest`: the tables the request needs (ids or names as `--tables` takes them). Without
+   * it the request needs every table, so a partial (`--tables`) snapshot cannot serve it.
+   */
+  tables?: readonly string[] | undefined;
+  /** For `latest`: told which snapshot was chosen and why the ones read before it were skipped. */
+  onChoice?: ((choice: LatestChoice) => void) | undefined;
   /** Only snapshots of these scopes. */
   scopes?: readonly SnapshotScope[] | undefined;
   signal?: AbortSignal | undefined;
   /** Told about each manifest that cannot be read (it is left out of the list). */
   onSkip?: ((key: string, err: IntegrityError) => void) | undefined;
+}
+
+/** Which snapshot `latest` chose, and why newer ones could not serve the request. */
+export interface LatestChoice {
+  id: string;
+  /** One line for a user: what was chosen and why (printed on stderr by the CLI). */
+  reason: string;
+  skipped: { id: string; reason: string }[];
+}
+
+/** Why a snapshot cannot serve a `latest` request, or undefined when it can. */
+export function unservableReason(m: Manifest, filter: SnapshotFilter): string | undefined {
+  if (filter.scopes !== undefined && !filter.scopes.includes(m.scope)) return `its scope is ${m.scope}`;
+  if (filter.tenant !== undefined && !manifestHasTenant(m, filter.tenant)) {
+    return `it does not hold tenant ${filter.tenant}`;
+  }
+  const wanted = (filter.tables ?? []).filter((t) => t.trim() !== "");
+  if (wanted.length === 0 && m.partial) return "it is a partial dump (--tables/--exclude-tables)";
+  const missing = wanted.filter((name) => !manifestTableMatches(m, name));
+  if (missing.length > 0) return `it lacks table${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`;
+  if (m.rows === 0) return "it holds no rows";
+  return undefined;
+}
+
+/** Does the snapshot hold the table named `name` (an id, `schema.table`, or a bare name)? */
+function manifestTableMatches(m: Manifest, name: string): boolean {
+  const n = name.trim();
+  return m.tables.some((t) => t.table === n || `${t.schema}.${t.name}` === n || t.name === n);
+}
+
+/** What a request for `latest` asks for, in words. */
+function describeRequest(project: string | undefined, filter: SnapshotFilter): string {
+  const parts = [project ? `of project ${project}` : ""];
+  if (filter.tenant !== undefined) parts.push(`holding tenant ${filter.tenant}`);
+  const wanted = (filter.tables ?? []).filter((t) => t.trim() !== "");
+  parts.push(wanted.length > 0 ? `with table${wanted.length > 1 ? "s" : ""} ${wanted.join(", ")}` : "with every table");
+  if (filter.scopes !== undefined) parts.push(`of scope ${filter.scopes.join(" or ")}`);
+  return parts.filter(Boolean).join(", ");
 }
 
 /** Keys of every manifest under the project (or the whole storage). */
@@ -57,20 +102,23 @@ export async function listSnapshots(
 }
 
 /**
- * The newest matching snapshot, reading manifests newest id first and stopping as soon as no
- * older id can hold newer data: a snapshot's data time (createdAt) is at most its id's time plus
- * the second the id truncates (extracted snapshots carry their source's, older, data time). So
- * `latest` reads a few manifests, not every one of the project.
+ * The newest snapshot that can serve the request (unservableReason), reading manifests newest id
+ * first and stopping as soon as no older id can hold newer data: a snapshot's data time
+ * (createdAt) is at most its id's time plus the second the id truncates (extracted snapshots
+ * carry their source's, older, data time). So `latest` reads a few manifests, not every one of
+ * the project. Every manifest read and not chosen is reported with its reason.
  */
 async function findLatest(
   storage: Storage,
   project: string | undefined,
   options: SnapshotFilter,
-): Promise<Manifest | undefined> {
+): Promise<{ manifest: Manifest | undefined; skipped: { id: string; reason: string }[] }> {
   const keys = (await manifestKeys(storage, project, options.signal)).sort((a, b) =>
     idOf(a) < idOf(b) ? 1 : idOf(a) > idOf(b) ? -1 : 0,
   );
   let best: Manifest | undefined;
+  const skipped: { id: string; reason: string }[] = [];
+  const passed: Manifest[] = [];
   for (const key of keys) {
     const idTime = parseSnapshotTime(idOf(key))?.getTime() ?? Number.POSITIVE_INFINITY;
     if (best !== undefined && idTime + 1000 < Date.parse(best.createdAt)) break;
@@ -80,13 +128,21 @@ async function findLatest(
     } catch (err) {
       if (!(err instanceof IntegrityError)) throw err;
       options.onSkip?.(key, err);
+      skipped.push({ id: idOf(key), reason: `its manifest cannot be read: ${err.message}` });
       continue;
     }
-    if (options.tenant !== undefined && !manifestHasTenant(m, options.tenant)) continue;
-    if (options.scopes !== undefined && !options.scopes.includes(m.scope)) continue;
+    const why = unservableReason(m, options);
+    if (why !== undefined) {
+      skipped.push({ id: m.id, reason: why });
+      continue;
+    }
+    passed.push(m);
     if (best === undefined || newestFirst(m, best) < 0) best = m;
   }
-  return best;
+  for (const m of passed) {
+    if (m !== best) skipped.push({ id: m.id, reason: `a snapshot with newer data (${best!.id}) serves the request` });
+  }
+  return { manifest: best, skipped };
 }
 
 function idOf(key: string): string {
@@ -101,7 +157,8 @@ export function newestFirst(a: Manifest, b: Manifest): number {
 
 /**
  * Resolves `latest` or an id to a manifest. `latest` is the newest complete snapshot of the
- * project containing `tenant` (when given).
+ * project that can serve the request: holding `tenant` (when given) and every table of
+ * `tables` (else not partial), with rows (see unservableReason); `onChoice` hears why.
  */
 export async function findSnapshot(
   storage: Storage,
@@ -110,14 +167,27 @@ export async function findSnapshot(
   options: SnapshotFilter = {},
 ): Promise<Manifest> {
   if (ref === "latest") {
-    const m = await findLatest(storage, project, options);
+    const { manifest: m, skipped } = await findLatest(storage, project, options);
+    const request = describeRequest(project, options);
     if (!m) {
+      const why = skipped
+        .slice(0, 5)
+        .map((s) => `${s.id}: ${s.reason}`)
+        .join("; ");
       throw new UsageError(
         "SNAPSHOT_NONE",
-        `no complete snapshot${project ? ` of project ${project}` : ""}${options.tenant !== undefined ? ` contains tenant ${options.tenant}` : ""} in ${storage.location}`,
-        { hint: "run `pgsnap dump` first, or check --storage and --project" },
+        `no complete snapshot ${request} in ${storage.location}${why ? ` (skipped ${why})` : ""}`,
+        { hint: "run `pgsnap dump` first (a whole dump, without --tables), or check --storage and --project" },
       );
     }
+    const newer = skipped.filter((s) => s.id > m.id);
+    options.onChoice?.({
+      id: m.id,
+      reason:
+        `latest is ${m.id} (${m.scope}, data of ${m.createdAt}): the newest snapshot ${request}` +
+        (newer.length > 0 ? `; skipped newer ${newer.map((s) => `${s.id} (${s.reason})`).join(", ")}` : ""),
+      skipped,
+    });
     return m;
   }
   if (!isSnapshotId(ref)) {

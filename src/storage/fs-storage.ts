@@ -190,8 +190,16 @@ export class FsStorage implements Storage {
     }
   }
 
-  /** Removes temp files of interrupted puts under `prefix` last modified more than `olderThanMs` ago. */
-  async cleanupIncomplete(prefix: string, olderThanMs: number, options: StorageCallOptions = {}): Promise<number> {
+  /**
+   * Removes temp files of interrupted puts under `prefix` last modified more than `olderThanMs`
+   * ago, and the directories under `prefix` that are left empty (a dump killed before its first
+   * object landed leaves one). With `dryRun`, counts the temp files and removes nothing.
+   */
+  async cleanupIncomplete(
+    prefix: string,
+    olderThanMs: number,
+    options: StorageCallOptions & { dryRun?: boolean | undefined } = {},
+  ): Promise<number> {
     checkPrefix(prefix);
     const cutoff = Date.now() - olderThanMs;
     let removed = 0;
@@ -200,13 +208,49 @@ export class FsStorage implements Storage {
       try {
         const info = await stat(path);
         if (info.mtimeMs > cutoff) return;
-        await unlink(path);
         removed += 1;
+        if (options.dryRun) return;
+        await unlink(path);
+        await this.removeEmptyParents(dirname(path));
       } catch (err) {
         if (!isMissing(err)) throw this.fsError(err, "delete", prefix);
       }
     });
+    if (!options.dryRun) await this.removeEmptyDirectories(prefix, cutoff);
     return removed;
+  }
+
+  /** Removes empty directories under `prefix` (deepest first) not modified since `cutoff`. */
+  private async removeEmptyDirectories(prefix: string, cutoff: number): Promise<void> {
+    const cut = prefix.lastIndexOf("/");
+    const start = join(
+      this.root,
+      ...prefix
+        .slice(0, cut + 1)
+        .split("/")
+        .filter((s) => s !== ""),
+    );
+    const visit = async (dir: string, key: string): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
+        const sub = `${key}${entry.name}/`;
+        if (entry.isDirectory() && (sub.startsWith(prefix) || prefix.startsWith(sub))) {
+          await visit(join(dir, entry.name), sub);
+        }
+      }
+      if (dir === this.root || !key.startsWith(prefix)) return;
+      try {
+        if ((await stat(dir)).mtimeMs <= cutoff) await rmdir(dir);
+      } catch {
+        // not empty, gone already, or not ours to remove
+      }
+    };
+    await visit(start, prefix.slice(0, cut + 1));
   }
 
   close(): Promise<void> {

@@ -439,7 +439,11 @@ export class S3Storage implements Storage {
   }
 
   /** Aborts multipart uploads under `prefix` started more than `olderThanMs` ago. */
-  async cleanupIncomplete(prefix: string, olderThanMs: number, options: StorageCallOptions = {}): Promise<number> {
+  async cleanupIncomplete(
+    prefix: string,
+    olderThanMs: number,
+    options: StorageCallOptions & { dryRun?: boolean | undefined } = {},
+  ): Promise<number> {
     checkPrefix(prefix);
     const operation: Operation = { action: "clean up", key: prefix };
     const cutoff = Date.now() - olderThanMs;
@@ -458,6 +462,7 @@ export class S3Storage implements Storage {
       keyMarker = page.nextKeyMarker;
       uploadIdMarker = page.nextUploadIdMarker;
     }
+    if (options.dryRun) return stale.length;
     let removed = 0;
     for (const upload of stale) {
       try {

@@ -61,10 +61,15 @@ export interface Storage {
   /** Deletes the given keys; missing keys are ignored. */
   delete(keys: readonly string[], options?: StorageCallOptions): Promise<void>;
   /**
-   * Removes leftovers of interrupted writes older than `olderThanMs` (local temp files,
-   * S3 incomplete multipart uploads) under `prefix`. Returns how many were removed.
+   * Removes leftovers of interrupted writes older than `olderThanMs` (local temp files and the
+   * directories they leave empty, S3 incomplete multipart uploads) under `prefix`. Returns how
+   * many temp files or uploads were removed; with `dryRun`, how many would be, removing nothing.
    */
-  cleanupIncomplete(prefix: string, olderThanMs: number, options?: StorageCallOptions): Promise<number>;
+  cleanupIncomplete(
+    prefix: string,
+    olderThanMs: number,
+    options?: StorageCallOptions & { dryRun?: boolean | undefined },
+  ): Promise<number>;
   /** Releases resources (sockets). */
   close(): Promise<void>;
 }

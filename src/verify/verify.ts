@@ -13,7 +13,7 @@ import { DigestStream } from "../format/digest.js";
 import { LineCounter } from "../format/line-counter.js";
 import type { FrameEntry, Manifest, ManifestTable } from "../format/manifest.js";
 import { createDecompressStream } from "../format/zstd.js";
-import { findSnapshot } from "../snapshots/list-snapshots.js";
+import { findSnapshot, type SnapshotFilter } from "../snapshots/list-snapshots.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 
@@ -40,6 +40,8 @@ export interface VerifyOptions {
   snapshot: string;
   signal?: AbortSignal | undefined;
   onProgress?: ((table: string) => void) | undefined;
+  /** For `latest`: told which snapshot was chosen and why (see findSnapshot). */
+  onChoice?: SnapshotFilter["onChoice"];
 }
 
 /** Name of the marker `verify` leaves next to a manifest once a snapshot checked out whole. */
@@ -47,7 +49,10 @@ export const verifiedMarker = "verified.json";
 
 /** Checks every object; returns the findings (throws only on storage failures). */
 export async function verifySnapshot(options: VerifyOptions): Promise<{ manifest: Manifest; result: VerifyResult }> {
-  const manifest = await findSnapshot(options.storage, options.project, options.snapshot, { signal: options.signal });
+  const manifest = await findSnapshot(options.storage, options.project, options.snapshot, {
+    signal: options.signal,
+    onChoice: options.onChoice,
+  });
   const prefix = snapshotPrefix(manifest.project, manifest.id);
   const objects: VerifyObjectResult[] = [];
   for (const t of manifest.tables) {
@@ -165,7 +170,9 @@ class FrameHasher extends Transform {
       if (this.#pos + at === f.offset + f.length) {
         const got = this.#hash.digest("hex");
         if (got !== f.sha256)
-          this.#bad.push(`frame of tenant ${f.tenant} has sha256 ${got}, the manifest says ${f.sha256}`);
+          this.#bad.push(
+            `frame of ${f.tenant === null ? "the rows owned by no tenant" : `tenant ${f.tenant}`} has sha256 ${got}, the manifest says ${f.sha256}`,
+          );
         this.#hash = undefined;
         this.#i++;
       }

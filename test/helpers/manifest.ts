@@ -22,7 +22,8 @@ export function testManifest(
     server: { version: "15", versionNum: 150000, database: "p" },
     encoding: { rows: "ndjson", compression: "zstd", level: 3 },
     settings: {},
-    rows: 0,
+    // Not empty: `latest` skips snapshots without rows.
+    rows: 1,
     bytes: 0,
     storedBytes: 0,
     tables: [],
