@@ -383,7 +383,10 @@ async function checkTenantHasRows(
   // Owners first: a via row belongs only where its parent row does.
   for (const p of [...dumped].sort((a, b) => a.depth - b.depth)) {
     const sql = `SELECT EXISTS (SELECT 1 FROM ${relationSql(p.table)} t WHERE ${ownedCondition(plan, p.table.id, "t", tenant)}) AS any`;
-    if ((await client.query<{ any: boolean }>(sql)).rows[0]!.any) return;
+    const found = await client.query<{ any: boolean }>(sql).catch((err: unknown) => {
+      throw customFilterError(err, plan, p.table.id, false);
+    });
+    if (found.rows[0]!.any) return;
   }
   throw new UsageError(
     "TENANT_EMPTY",
@@ -517,7 +520,7 @@ async function dumpTable(
   const encoder = framer ?? createCompressStream(level);
   const [, put] = await Promise.all([
     pipeline(source, json, raw, encoder, stored, { signal }).catch((err: unknown) => {
-      throw customFilterError(err, plan, item);
+      throw customFilterError(err, plan, item.plan.table.id, item.framed);
     }),
     storage.put(key, stored, { signal }),
   ]);
@@ -598,14 +601,14 @@ const userSqlError = /^(42(?!501)|22|21|0A)[0-9A-Z]{3}$/;
  * A COPY that failed because a configured filter is wrong (a typo, a missing column, a cast of
  * the tenant that fails) is the user's error: exit 2 naming the table and the filter.
  */
-function customFilterError(err: unknown, plan: TenantPlan, item: WorkItem): unknown {
+function customFilterError(err: unknown, plan: TenantPlan, tableId: string, framed: boolean): unknown {
   const code = (err as { code?: unknown }).code;
   if (typeof code !== "string" || !userSqlError.test(code)) return err;
-  const custom = customRuleOf(plan, item.plan.table.id);
+  const custom = customRuleOf(plan, tableId);
   if (!custom) return err;
-  const expr = item.framed ? custom.rule.key : custom.rule.filter;
-  const what = item.framed ? "key" : "filter";
-  const through = custom.table === item.plan.table.id ? "" : ` (table ${item.plan.table.id} is filtered through it)`;
+  const expr = framed ? custom.rule.key : custom.rule.filter;
+  const what = framed ? "key" : "filter";
+  const through = custom.table === tableId ? "" : ` (table ${tableId} is filtered through it)`;
   return new UsageError(
     "CUSTOM_FILTER_INVALID",
     `the custom ${what} of table ${custom.table} failed${through}: ${(err as Error).message} (SQLSTATE ${code}); ${what}: ${expr ?? "(none)"}`,
