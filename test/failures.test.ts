@@ -381,6 +381,22 @@ describe("database-side mistakes are the user's: exit 2 or 10 with a hint, never
     expect(await manifests(storage)).toEqual([]);
   });
 
+  it("a typo in a custom key on an --all-tenants dump: exit 2 naming the table and the key", async () => {
+    const file = join(root, `config-${++seq}.json`);
+    await writeFile(
+      file,
+      JSON.stringify({
+        projects: { p: { tables: { "public.items": { filter: "t.user_id = :tenant", key: "t.usr_id" } } } },
+      }),
+    );
+    const storage = await freshDir();
+    const r = await runPgsnap(["--config", file, "--db", db.url, "--storage", storage, "dump", "--all-tenants"]);
+    expectNamedFailure(r, 2);
+    expect(r.stderr).toContain("public.items");
+    expect(r.stderr).toContain("t.usr_id");
+    expect(await manifests(storage)).toEqual([]);
+  });
+
   it("a custom filter with bad syntax: exit 2", async () => {
     const config = await configWithFilter("t.user_id = :tenant AND AND");
     const r = await runPgsnap([
