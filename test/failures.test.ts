@@ -221,6 +221,24 @@ describe("--io-timeout: a stalled database connection fails, a busy one does not
     expect(await manifests(storage)).toEqual([]);
   });
 
+  it("a dead path for the dump's connection while the server stays reachable: the probe sees the stall, exit 10", async () => {
+    const storage = await freshDir();
+    // New connections (the probe's) still get through: pg_stat_activity shows the backend
+    // blocked in ClientWrite, which is a stall, not a busy server.
+    const midway = proxy.stallAfter("toClient", 1_000_000, { onlyOpen: true });
+    const run = runPgsnap(["--db", proxy.urlFor(db.url), "--storage", storage, "--io-timeout", "2", "dump"], {
+      timeoutMs: 40_000,
+    });
+    await midway;
+    const r = await run;
+    proxy.resume();
+    expect(r.signal, "pgsnap hung until killed").toBeNull();
+    expectNamedFailure(r, 10);
+    // (or, when the kernel buffers swallowed the rest of the COPY, idle while pgsnap waits)
+    expect(r.stderr).toMatch(/blocked sending to pgsnap|idle in transaction while pgsnap waits/);
+    expect(await manifests(storage)).toEqual([]);
+  });
+
   it("a server that stops answering before the dump starts (PGSNAP_IO_TIMEOUT): exit 10 in bounded time", async () => {
     const storage = await freshDir();
     proxy.stall();
