@@ -8,13 +8,11 @@
  * Faults come from a real TCP proxy in front of the test server (test/helpers/tcp-proxy.ts) and
  * from pg_terminate_backend; everything runs through bin/pgsnap.js.
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { promisify } from "node:util";
 import { to as copyTo } from "pg-copy-streams";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connect, connectionLoss } from "../src/db/connect.js";
@@ -223,6 +221,24 @@ describe("--io-timeout: a stalled database connection fails, a busy one does not
     expect(await manifests(storage)).toEqual([]);
   });
 
+  it("a dead path for the dump's connection while the server stays reachable: the probe sees the stall, exit 10", async () => {
+    const storage = await freshDir();
+    // New connections (the probe's) still get through: pg_stat_activity shows the backend
+    // blocked in ClientWrite, which is a stall, not a busy server.
+    const midway = proxy.stallAfter("toClient", 1_000_000, { onlyOpen: true });
+    const run = runPgsnap(["--db", proxy.urlFor(db.url), "--storage", storage, "--io-timeout", "2", "dump"], {
+      timeoutMs: 40_000,
+    });
+    await midway;
+    const r = await run;
+    proxy.resume();
+    expect(r.signal, "pgsnap hung until killed").toBeNull();
+    expectNamedFailure(r, 10);
+    // (or, when the kernel buffers swallowed the rest of the COPY, idle while pgsnap waits)
+    expect(r.stderr).toMatch(/blocked sending to pgsnap|idle in transaction while pgsnap waits/);
+    expect(await manifests(storage)).toEqual([]);
+  });
+
   it("a server that stops answering before the dump starts (PGSNAP_IO_TIMEOUT): exit 10 in bounded time", async () => {
     const storage = await freshDir();
     proxy.stall();
@@ -298,8 +314,19 @@ describe("--io-timeout: a stalled database connection fails, a busy one does not
     try {
       const local = (client as unknown as { connection: { stream: { localPort: number } } }).connection.stream
         .localPort;
-      const { stdout } = await promisify(execFile)("ss", ["-tno", "state", "established", `( sport = :${local} )`]);
-      expect(stdout).toMatch(/timer:\(keepalive/);
+      // /proc/net/tcp: field 5 is "tr:when", timer 02 = the keepalive timer is pending.
+      const port = local.toString(16).toUpperCase().padStart(4, "0");
+      const timer = await waitFor(
+        "the socket's keepalive timer",
+        async () => {
+          const lines = (await readFile("/proc/net/tcp", "utf8")).split("\n");
+          const line = lines.find((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${port}`));
+          const tr = line?.trim().split(/\s+/)[5]?.split(":")[0];
+          return tr === "02" ? tr : undefined;
+        },
+        3_000,
+      );
+      expect(timer).toBe("02");
     } finally {
       await client.end();
     }
@@ -369,6 +396,22 @@ describe("database-side mistakes are the user's: exit 2 or 10 with a hint, never
     expectNamedFailure(r, 2);
     expect(r.stderr).toContain("public.items");
     expect(r.stderr).toContain("t.usr_id = :tenant");
+    expect(await manifests(storage)).toEqual([]);
+  });
+
+  it("a typo in a custom key on an --all-tenants dump: exit 2 naming the table and the key", async () => {
+    const file = join(root, `config-${++seq}.json`);
+    await writeFile(
+      file,
+      JSON.stringify({
+        projects: { p: { tables: { "public.items": { filter: "t.user_id = :tenant", key: "t.usr_id" } } } },
+      }),
+    );
+    const storage = await freshDir();
+    const r = await runPgsnap(["--config", file, "--db", db.url, "--storage", storage, "dump", "--all-tenants"]);
+    expectNamedFailure(r, 2);
+    expect(r.stderr).toContain("public.items");
+    expect(r.stderr).toContain("t.usr_id");
     expect(await manifests(storage)).toEqual([]);
   });
 

@@ -8,7 +8,7 @@
 import { UsageError } from "../errors.js";
 import type { TableRule } from "../db/plan.js";
 import type { S3Settings } from "../storage/storage.js";
-import { configPathOf, type GlobalFlags } from "./config.js";
+import { configPathOf, ioTimeoutMs, type GlobalFlags } from "./config.js";
 import { checkConfig, configError, loadConfigFile } from "./load.js";
 import type { ConfigFile, ConfigProblem, Env, JobConfig, NotifierConfig, NotifyOn, ProjectConfig } from "./schema.js";
 import { s3Settings, urlSecrets } from "./secrets.js";
@@ -23,6 +23,8 @@ export interface ProjectTarget {
   tenantColumn: string;
   rules: Record<string, TableRule>;
   tenantNames: ProjectConfig["tenantNames"];
+  /** `--io-timeout` / PGSNAP_IO_TIMEOUT in ms (0 = off), for its database connections. */
+  ioTimeoutMs?: number | undefined;
 }
 
 /** What a job dumps. */
@@ -269,6 +271,7 @@ function fromFile(
         flags.tenantColumn ?? env["PGSNAP_TENANT_COLUMN"] ?? p.tenantColumn ?? file.tenantColumn ?? "user_id",
       rules: p.tables ?? {},
       tenantNames: p.tenantNames,
+      ioTimeoutMs: ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]),
     };
   });
   let jobEntries = Object.entries(file.jobs ?? {});

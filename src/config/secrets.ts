@@ -4,6 +4,7 @@
  * `${VAR}`. And the values that are secrets once resolved, so output can show them as `***`.
  */
 
+import { connectionStringSecrets } from "../errors.js";
 import type { S3Settings } from "../storage/storage.js";
 
 /** Which rule a string field follows. */
@@ -55,20 +56,9 @@ export function literalSecretProblem(raw: string, kind: SecretKind): string | un
   }
 }
 
-/** Passwords found in a resolved URL (for redaction). */
+/** Passwords found in a resolved URL (for redaction): every form libpq accepts (errors.ts). */
 export function urlSecrets(url: string | undefined): string[] {
-  if (!url) return [];
-  const out: string[] = [];
-  try {
-    const u = new URL(url);
-    if (u.password) out.push(decodeURIComponent(u.password));
-    const p = u.searchParams.get("password");
-    if (p) out.push(p);
-  } catch {
-    const kw = /(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/i.exec(url);
-    if (kw) out.push(kw[1]!.replace(/^'|'$/g, ""));
-  }
-  return out.filter((s) => s.length > 0);
+  return connectionStringSecrets(url);
 }
 
 /** A URL safe to print: its password (and any `password=` parameter) shown as `***`. */

@@ -335,12 +335,12 @@ export async function connect(options: ConnectOptions): Promise<pg.Client> {
   });
   try {
     await client.connect();
+    if (io > 0) watchIo(client, options, io);
     await client.query(pinnedSettingsSql(options.lockTimeoutMs ?? 30_000));
   } catch (err) {
     await client.end().catch(() => {});
     throw connectFailure(err, options.url);
   }
-  if (io > 0) watchIo(client, options, io);
   return client;
 }
 
@@ -412,8 +412,9 @@ async function findStall(
   if (state.kind === "unreachable") return `a fresh connection could not reach the server either (${state.reason})`;
   if (state.kind === "gone") return "its server process is gone";
   const { row } = state;
-  if (row.state !== "active")
-    return `the server is ${row.state ?? "in an unknown state"} while pgsnap waits for an answer`;
+  // NULL: the probe may not see this session (another role, a pooler): it cannot tell.
+  if (row.state === null) return undefined;
+  if (row.state !== "active") return `the server is ${row.state} while pgsnap waits for an answer`;
   if (row.wait_event === "ClientWrite") return "the server is blocked sending to pgsnap";
   if (row.wait_event === "ClientRead") {
     // COPY FROM STDIN still being fed and nothing queued: the server waits on pgsnap's own source.

@@ -5,8 +5,10 @@
  * - `stall()`: stop forwarding in both directions on every connection, open or new (nothing is
  *   read any more, so the peers' kernel buffers fill up and their writes block: what a dead
  *   NAT entry or a black-holed network looks like). `resume()` forwards again.
- * - `stallAfter(direction, bytes)`: forward normally, then stall as soon as `bytes` more bytes
- *   went in that direction; resolves when it stalled (so a test knows a COPY is midway).
+ * - `stallAfter(direction, bytes, { onlyOpen })`: forward normally, then stall as soon as
+ *   `bytes` more bytes went in that direction; resolves when it stalled (so a test knows a COPY
+ *   is midway). With `onlyOpen`, connections opened later are forwarded (a dead path for one
+ *   connection while the server itself stays reachable).
  * - `cut()`: reset every open connection (TCP RST), like a router or server that went away.
  *
  * It never delays data on its own: no timers, no sleeps.
@@ -18,6 +20,7 @@ export type Direction = "toServer" | "toClient";
 interface Pair {
   client: Socket;
   server: Socket;
+  stalled: boolean;
 }
 
 export interface TcpProxy {
@@ -26,7 +29,7 @@ export interface TcpProxy {
   urlFor(url: string): string;
   stall(): void;
   resume(): void;
-  stallAfter(direction: Direction, bytes: number): Promise<void>;
+  stallAfter(direction: Direction, bytes: number, options?: { onlyOpen?: boolean }): Promise<void>;
   cut(): void;
   /** Connections accepted so far. */
   readonly accepted: number;
@@ -38,17 +41,18 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const pairs = new Set<Pair>();
   let stalled = false;
   let accepted = 0;
-  let trigger: { direction: Direction; remaining: number; resolve: () => void } | undefined;
+  let trigger: { direction: Direction; remaining: number; onlyOpen: boolean; resolve: () => void } | undefined;
 
-  const stallNow = () => {
-    stalled = true;
+  const stallNow = (onlyOpen = false) => {
+    if (!onlyOpen) stalled = true;
     for (const p of pairs) {
+      p.stalled = true;
       p.client.pause();
       p.server.pause();
     }
   };
 
-  const forward = (from: Socket, to: Socket, direction: Direction) => {
+  const forward = (pair: Pair, from: Socket, to: Socket, direction: Direction) => {
     from.on("data", (chunk: Buffer) => {
       const data = chunk;
       if (trigger && trigger.direction === direction) {
@@ -59,7 +63,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
           if (head.length > 0) to.write(head);
           const t = trigger;
           trigger = undefined;
-          stallNow();
+          stallNow(t.onlyOpen);
           if (rest.length > 0) from.unshift(rest);
           t.resolve();
           return;
@@ -69,7 +73,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       if (!to.write(data)) {
         from.pause();
         to.once("drain", () => {
-          if (!stalled) from.resume();
+          if (!pair.stalled) from.resume();
         });
       }
     });
@@ -78,7 +82,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const server: Server = createServer((client) => {
     accepted++;
     const upstream = connect(target.port, target.host);
-    const pair: Pair = { client, server: upstream };
+    const pair: Pair = { client, server: upstream, stalled };
     pairs.add(pair);
     const drop = () => {
       pairs.delete(pair);
@@ -87,8 +91,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     };
     client.on("error", drop).on("close", drop);
     upstream.on("error", drop).on("close", drop);
-    forward(client, upstream, "toServer");
-    forward(upstream, client, "toClient");
+    forward(pair, client, upstream, "toServer");
+    forward(pair, upstream, client, "toClient");
     if (stalled) {
       client.pause();
       upstream.pause();
@@ -111,17 +115,18 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       u.port = String(port);
       return u.toString();
     },
-    stall: stallNow,
+    stall: () => stallNow(),
     resume(): void {
       stalled = false;
       for (const p of pairs) {
+        p.stalled = false;
         p.client.resume();
         p.server.resume();
       }
     },
-    stallAfter(direction: Direction, bytes: number): Promise<void> {
+    stallAfter(direction: Direction, bytes: number, options: { onlyOpen?: boolean } = {}): Promise<void> {
       return new Promise((resolve) => {
-        trigger = { direction, remaining: bytes, resolve };
+        trigger = { direction, remaining: bytes, onlyOpen: options.onlyOpen === true, resolve };
       });
     },
     cut(): void {

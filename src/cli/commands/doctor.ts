@@ -75,7 +75,7 @@ Examples:
         try {
           found.push(
             ...(await doctor({
-              connection: { url: t.dbUrl },
+              connection: { url: t.dbUrl, ioTimeoutMs: ctx.config.ioTimeoutMs },
               storage,
               project: t.name,
               tenantColumn: t.tenantColumn,

@@ -1,7 +1,7 @@
 /** `pgsnap plan`: how every table's rows are told apart by tenant. */
 import type { Command } from "commander";
 import { readCatalog } from "../../db/catalog.js";
-import { connect } from "../../db/connect.js";
+import { classifyConnectionError, connect } from "../../db/connect.js";
 import { describePlan, planTenants } from "../../db/plan.js";
 import type { ContextFor } from "../context.js";
 import { formatTable } from "../output.js";
@@ -30,6 +30,8 @@ export function registerPlan(program: Command, contextFor: ContextFor): void {
             ]),
           ),
         );
+      } catch (err) {
+        throw classifyConnectionError(err, { url: config.dbUrl, clients: [client], during: "pgsnap plan" }) ?? err;
       } finally {
         await client.end().catch(() => {});
       }

@@ -195,7 +195,7 @@ async function confirmAndRestore(
       ? name
       : await tenantName(
           {
-            connection: { url: config.dbUrl },
+            connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
             tenantColumn: config.tenantColumn,
             rules: config.rules,
             names: config.tenantNames,
