@@ -111,7 +111,7 @@ export function knownSecrets(flags: GlobalFlags, env: Env = process.env): string
 }
 
 /** Seconds as given (`--io-timeout`, PGSNAP_IO_TIMEOUT) → ms; default 300 s; 0 turns it off. */
-function ioTimeoutMs(value: string | undefined): number {
+export function ioTimeoutMs(value: string | undefined): number {
   if (value === undefined || value.trim() === "") return 300_000;
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds < 0) {

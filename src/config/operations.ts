@@ -5,10 +5,10 @@
  * container's usual setup). `run`, `schedule`, `config check`, `notify test` and `doctor` read
  * this, never the raw file.
  */
-import { UsageError } from "../errors.js";
+import { connectionStringSecrets, UsageError } from "../errors.js";
 import type { TableRule } from "../db/plan.js";
 import type { S3Settings } from "../storage/storage.js";
-import { configPathOf, type GlobalFlags } from "./config.js";
+import { configPathOf, ioTimeoutMs, type GlobalFlags } from "./config.js";
 import { checkConfig, configError, loadConfigFile } from "./load.js";
 import type { ConfigFile, ConfigProblem, Env, JobConfig, NotifierConfig, NotifyOn, ProjectConfig } from "./schema.js";
 import { s3Settings, urlSecrets } from "./secrets.js";
@@ -204,7 +204,13 @@ function fromEnv(flags: OperationsFlags, env: Env, options: LoadOperationsOption
       problems,
       "set the named variables (README: Run it every night)",
     );
-  const ops = fromFile(undefined, checked.config, { healthPort: flags.healthPort }, env, options);
+  const ops = fromFile(
+    undefined,
+    checked.config,
+    { healthPort: flags.healthPort, ioTimeout: flags.ioTimeout },
+    env,
+    options,
+  );
   if (!env["PGSNAP_SCHEDULE"]) ops.jobs[0]!.cron = undefined;
   return { ...ops, source: "env" };
 }
@@ -246,13 +252,15 @@ function fromFile(
   options: LoadOperationsOptions,
 ): Operations {
   const names = Object.keys(file.projects ?? {});
-  const { s3, secrets } = s3Settings(env, file);
+  const { s3: s3Base, secrets } = s3Settings(env, file);
+  // --io-timeout bounds the storage's connections too.
+  const s3 = s3Base && { ...s3Base, ioTimeoutMs: ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]) };
   const one = names.length === 1;
   const projects: ProjectTarget[] = names.map((name) => {
     const p = file.projects![name]!;
     // With several projects each names its own db: DATABASE_URL must not point them all at one.
     const dbUrl = one ? (flags.db ?? env["DATABASE_URL"] ?? p.db) : p.db;
-    secrets.push(...urlSecrets(dbUrl));
+    secrets.push(...urlSecrets(dbUrl), ...connectionStringSecrets(dbUrl));
     return {
       name,
       dbUrl,
