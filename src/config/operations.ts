@@ -67,6 +67,8 @@ export interface Operations {
   healthHost: string;
   /** Strings that must never be printed. */
   secrets: string[];
+  /** `--io-timeout` / PGSNAP_IO_TIMEOUT in ms for database and storage connections (0 = off). */
+  ioTimeoutMs: number;
 }
 
 export interface OperationsFlags extends GlobalFlags {
@@ -254,7 +256,8 @@ function fromFile(
   const names = Object.keys(file.projects ?? {});
   const { s3: s3Base, secrets } = s3Settings(env, file);
   // --io-timeout bounds the storage's connections too.
-  const s3 = s3Base && { ...s3Base, ioTimeoutMs: ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]) };
+  const io = ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]);
+  const s3 = s3Base && { ...s3Base, ioTimeoutMs: io };
   const one = names.length === 1;
   const projects: ProjectTarget[] = names.map((name) => {
     const p = file.projects![name]!;
@@ -319,7 +322,7 @@ function fromFile(
       throw new UsageError("CONFIG_INVALID", `PGSNAP_HEALTH_PORT must be a port number, got "${portText}"`);
   }
   const healthHost = env["PGSNAP_HEALTH_HOST"] || "0.0.0.0";
-  return { source: "file", configPath, projects, jobs, notifiers, healthPort, healthHost, secrets };
+  return { source: "file", configPath, projects, jobs, notifiers, healthPort, healthHost, secrets, ioTimeoutMs: io };
 }
 
 /** The jobs named (or all with `all`), refusing unknown names (exit 2). */

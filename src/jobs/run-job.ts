@@ -108,7 +108,7 @@ async function runProject(
     durationMs: 0,
   };
   const storage = openStorage(target.storageUrl, target.s3);
-  const connection = { url: target.dbUrl };
+  const connection = { url: target.dbUrl, ioTimeoutMs: ops.ioTimeoutMs };
   let lock: Awaited<ReturnType<typeof acquireJobLock>> | undefined;
   try {
     if (signal?.aborted) throw new InterruptedError("not started: shutting down");
