@@ -5,7 +5,7 @@
  * container's usual setup). `run`, `schedule`, `config check`, `notify test` and `doctor` read
  * this, never the raw file.
  */
-import { UsageError } from "../errors.js";
+import { connectionStringSecrets, UsageError } from "../errors.js";
 import type { TableRule } from "../db/plan.js";
 import type { S3Settings } from "../storage/storage.js";
 import { configPathOf, ioTimeoutMs, type GlobalFlags } from "./config.js";
@@ -69,6 +69,8 @@ export interface Operations {
   healthHost: string;
   /** Strings that must never be printed. */
   secrets: string[];
+  /** `--io-timeout` / PGSNAP_IO_TIMEOUT in ms for database and storage connections (0 = off). */
+  ioTimeoutMs: number;
 }
 
 export interface OperationsFlags extends GlobalFlags {
@@ -213,7 +215,13 @@ function fromEnv(flags: OperationsFlags, env: Env, options: LoadOperationsOption
       problems,
       "set the named variables (README: Run it every night)",
     );
-  const ops = fromFile(undefined, checked.config, { healthPort: flags.healthPort }, env, options);
+  const ops = fromFile(
+    undefined,
+    checked.config,
+    { healthPort: flags.healthPort, ioTimeout: flags.ioTimeout },
+    env,
+    options,
+  );
   if (!env["PGSNAP_SCHEDULE"]) ops.jobs[0]!.cron = undefined;
   return { ...ops, source: "env" };
 }
@@ -255,13 +263,16 @@ function fromFile(
   options: LoadOperationsOptions,
 ): Operations {
   const names = Object.keys(file.projects ?? {});
-  const { s3, secrets } = s3Settings(env, file);
+  const { s3: s3Base, secrets } = s3Settings(env, file);
+  // --io-timeout bounds the storage's connections too.
+  const io = ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]);
+  const s3 = s3Base && { ...s3Base, ioTimeoutMs: io };
   const one = names.length === 1;
   const projects: ProjectTarget[] = names.map((name) => {
     const p = file.projects![name]!;
     // With several projects each names its own db: DATABASE_URL must not point them all at one.
     const dbUrl = one ? (flags.db ?? env["DATABASE_URL"] ?? p.db) : p.db;
-    secrets.push(...urlSecrets(dbUrl));
+    secrets.push(...urlSecrets(dbUrl), ...connectionStringSecrets(dbUrl));
     return {
       name,
       dbUrl,
@@ -321,7 +332,7 @@ function fromFile(
       throw new UsageError("CONFIG_INVALID", `PGSNAP_HEALTH_PORT must be a port number, got "${portText}"`);
   }
   const healthHost = env["PGSNAP_HEALTH_HOST"] || "0.0.0.0";
-  return { source: "file", configPath, projects, jobs, notifiers, healthPort, healthHost, secrets };
+  return { source: "file", configPath, projects, jobs, notifiers, healthPort, healthHost, secrets, ioTimeoutMs: io };
 }
 
 /** The jobs named (or all with `all`), refusing unknown names (exit 2). */
