@@ -2,13 +2,14 @@
  * The pgsnap command line (CLI.md). Thin wiring: flags → library calls → output → exit code.
  * Only this folder touches process.argv, process.exit, stdout and stderr.
  */
+import "./start-up.js";
 import { Command, CommanderError, Option } from "commander";
 import { ExitCode, InterruptedError, PgsnapError, redactSecrets } from "../errors.js";
-import { resolveConfig, type ResolveOptions } from "../config/config.js";
+import { knownSecrets, resolveConfig, type ResolveOptions } from "../config/config.js";
 import { toolVersion } from "../version.js";
 import { commands } from "./commands/index.js";
 import type { CliGlobals, CommandContext } from "./context.js";
-import { Output } from "./output.js";
+import { ExitWith, Output } from "./output.js";
 
 const controller = new AbortController();
 let secrets: string[] = [];
@@ -34,6 +35,12 @@ function buildProgram(): Command {
       ),
     )
     .addOption(new Option("--tenant-column <col>", "tenant key column (env PGSNAP_TENANT_COLUMN, default user_id)"))
+    .addOption(
+      new Option(
+        "--io-timeout <seconds>",
+        "fail (exit 10/11) when a database or storage connection moves no bytes this long; 0 = off (env PGSNAP_IO_TIMEOUT, default 300)",
+      ),
+    )
     .option("--json", "print exactly one JSON document on stdout; logs go to stderr")
     .option("-q, --quiet", "print only errors")
     .option("-v, --verbose", "print more detail on stderr")
@@ -55,7 +62,7 @@ Exit codes: 0 ok, 1 bug, 2 usage/config, 3 refused for safety, 10 database conne
     );
   program.exitOverride();
   program.configureOutput({
-    writeErr: (s) => process.stderr.write(s),
+    writeErr: (s) => process.stderr.write(redactSecrets(s, secrets)),
     writeOut: (s) => process.stdout.write(s),
   });
   for (const register of commands) register(program, contextFor);
@@ -65,13 +72,15 @@ Exit codes: 0 ok, 1 bug, 2 usage/config, 3 refused for safety, 10 database conne
 function contextFor(cmd: Command, options?: ResolveOptions): CommandContext {
   const g = cmd.optsWithGlobals<CliGlobals>();
   jsonMode = g.json === true;
+  secrets = knownSecrets(g);
   const config = resolveConfig(g, undefined, options);
   secrets = config.secrets;
   const out = new Output({
     json: g.json === true,
     quiet: g.quiet === true,
     verbose: g.verbose === true,
-    progress: g.progress !== false && (process.stderr.isTTY || g.verbose === true),
+    // Progress only for a person watching: never into a pipe, under --json or with -q.
+    progress: g.progress !== false && process.stderr.isTTY === true && g.json !== true && g.quiet !== true,
     secrets,
   });
   return { config, out, signal: controller.signal, setExitCode: (c) => (resultCode = c) };
@@ -124,6 +133,7 @@ async function main(argv: string[]): Promise<number> {
       }
       return ExitCode.usage;
     }
+    if (err instanceof ExitWith) return err.exitCode;
     if (interrupted && !(err instanceof PgsnapError && err.exitCode !== ExitCode.internal)) {
       printError(new InterruptedError());
       return ExitCode.interrupted;

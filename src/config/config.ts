@@ -3,7 +3,7 @@
  * Config errors are collected and reported together, unknown keys included.
  */
 import { existsSync } from "node:fs";
-import { UsageError } from "../errors.js";
+import { connectionStringSecrets, UsageError } from "../errors.js";
 import type { TableRule } from "../db/plan.js";
 import type { S3Settings } from "../storage/storage.js";
 import { loadConfigFile } from "./load.js";
@@ -23,6 +23,8 @@ export interface GlobalFlags {
   config?: string | undefined;
   project?: string | undefined;
   tenantColumn?: string | undefined;
+  /** `--io-timeout <seconds>` as typed. */
+  ioTimeout?: string | undefined;
 }
 
 /** Everything a command needs to reach the database and the storage, resolved. */
@@ -39,6 +41,8 @@ export interface ResolvedConfig {
   file: ConfigFile | undefined;
   /** Strings that must never be printed (passwords, secret keys). */
   secrets: string[];
+  /** `--io-timeout` / PGSNAP_IO_TIMEOUT in ms (default 300 s); 0 = off. For database and storage connections. */
+  ioTimeoutMs: number;
 }
 
 /** Resolves flags, environment and config file into one configuration. */
@@ -69,12 +73,17 @@ export function resolveConfig(
   const tenantColumn =
     flags.tenantColumn ?? env["PGSNAP_TENANT_COLUMN"] ?? pc.tenantColumn ?? file?.tenantColumn ?? "user_id";
 
-  const { s3, secrets } = s3Settings(env, file);
-  secrets.push(...urlSecrets(dbUrl));
+  const { s3, secrets: s3Secrets } = s3Settings(env, file);
+  const secrets = [...knownSecrets(flags, env), ...s3Secrets];
+  for (const db of [dbUrl, ...Object.values(file?.projects ?? {}).map((p) => p?.db)]) {
+    secrets.push(...connectionStringSecrets(db), ...urlSecrets(db));
+  }
+  const io = ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]);
   return {
     dbUrl,
     storageUrl,
-    s3,
+    // --io-timeout bounds the storage's connections too.
+    s3: s3 && { ...s3, ioTimeoutMs: io },
     project,
     tenantColumn,
     rules: pc.tables ?? {},
@@ -82,7 +91,35 @@ export function resolveConfig(
     configPath,
     file,
     secrets,
+    ioTimeoutMs: io,
   };
+}
+
+/**
+ * Secrets known from flags and environment alone (before any config file is read, so even an
+ * error while resolving the config prints none): PGPASSWORD, the S3 secret key, and every
+ * secret of `--db` / DATABASE_URL in any form libpq accepts.
+ */
+export function knownSecrets(flags: GlobalFlags, env: Env = process.env): string[] {
+  const secrets: string[] = [];
+  for (const name of ["PGPASSWORD", "PGSNAP_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"]) {
+    const v = env[name];
+    if (v) secrets.push(v);
+  }
+  secrets.push(...connectionStringSecrets(flags.db), ...connectionStringSecrets(env["DATABASE_URL"]));
+  return secrets;
+}
+
+/** Seconds as given (`--io-timeout`, PGSNAP_IO_TIMEOUT) → ms; default 300 s; 0 turns it off. */
+function ioTimeoutMs(value: string | undefined): number {
+  if (value === undefined || value.trim() === "") return 300_000;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new UsageError("USAGE_BAD_IO_TIMEOUT", `--io-timeout must be a number of seconds (0 = off), got ${value}`, {
+      hint: "e.g. --io-timeout 300 or PGSNAP_IO_TIMEOUT=300",
+    });
+  }
+  return Math.round(seconds * 1000);
 }
 
 /** Options of resolveConfig. */

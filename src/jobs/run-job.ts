@@ -7,9 +7,10 @@
  * job; a notification that fails is logged and never changes the result.
  */
 import type { JobDefinition, Notifier, Operations, ProjectTarget } from "../config/operations.js";
-import { dump, type SnapshotResult } from "../dump/dump.js";
+import { dump, type DumpProgress, type SnapshotResult } from "../dump/dump.js";
 import { ExitCode, InterruptedError, LockedError, PgsnapError, redactSecrets } from "../errors.js";
 import type { Manifest, SnapshotScope } from "../format/manifest.js";
+import { throttleProgress } from "../format/progress.js";
 import { notifyRun, type NotifyLog } from "../notify/notify.js";
 import { worstStatus, type JobRun, type ProjectRun, type RunError, type RunSummary } from "../notify/summary.js";
 import { prune } from "../prune/prune.js";
@@ -142,14 +143,21 @@ async function runProject(
       tenants: typeof job.scope === "object" ? job.scope.tenants : undefined,
       allTenants: job.scope === "all-tenants",
       signal,
-      onProgress: (e) =>
-        emit("debug", "table-done", {
-          snapshot: e.snapshot,
-          table: e.table,
-          rows: e.rows,
-          done: e.done,
-          total: e.total,
-        }),
+      // dump reports every 250 ms while a table streams: log its first and last event and one
+      // per table every 30 s in between.
+      onProgress: throttleProgress<DumpProgress>(
+        (e) =>
+          emit("debug", e.finished ? "table-done" : "table-progress", {
+            snapshot: e.snapshot,
+            table: e.table,
+            rows: e.rows,
+            bytes: e.bytes,
+            ...(e.totalRows !== undefined ? { estimatedRows: e.totalRows } : {}),
+            done: e.done,
+            total: e.total,
+          }),
+        30_000,
+      ),
     });
     for (const r of results) {
       run.snapshots.push(r.id);

@@ -10,9 +10,8 @@ import { UsageError } from "../errors.js";
 import { manifestName, type Manifest, type SnapshotScope } from "../format/manifest.js";
 import { isSnapshotId, parseSnapshotTime } from "../format/snapshot-id.js";
 import { listSnapshots } from "../snapshots/list-snapshots.js";
-import { projectPrefix, snapshotPrefix } from "../storage/keys.js";
+import { projectPrefix, snapshotPrefix, verifiedMarker } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
-import { verifiedMarker } from "../verify/verify.js";
 
 export interface RetentionPolicy {
   keepLast?: number | undefined;

@@ -13,7 +13,7 @@ export function registerTenants(program: Command, contextFor: ContextFor): void 
     .action(async (_opts: unknown, cmd: Command) => {
       const { config, out } = contextFor(cmd);
       const tenants = await listTenants({
-        connection: { url: config.dbUrl },
+        connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
         tenantColumn: config.tenantColumn,
         rules: config.rules,
         names: config.tenantNames,
