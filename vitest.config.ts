@@ -61,9 +61,6 @@ export default defineConfig({
           exclude: [...configDefaults.exclude, ...s3Files],
         },
       },
-      ...(process.env.PGSNAP_TEST_IMAGE
-        ? [{ extends: true as const, test: { name: "container", include: ["test/docker/container.test.ts"] } }]
-        : []),
       {
         extends: true,
         test: {
@@ -73,6 +70,9 @@ export default defineConfig({
           env: externalDatabase ? {} : { PGSNAP_TEST_PG_MAJOR: "15" },
         },
       },
+      ...(process.env.PGSNAP_TEST_IMAGE
+        ? [{ extends: true as const, test: { name: "container", include: ["test/docker/container.test.ts"] } }]
+        : []),
       ...(externalDatabase ? [pgProject("pg")] : [pgProject("pg15", 15), pgProject("pg17", 17)]),
       ...(!withFixtures
         ? []
