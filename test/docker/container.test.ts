@@ -1,7 +1,7 @@
 /**
  * The image of docker/Dockerfile, run with podman against real servers on the host network: an
- * embedded PostgreSQL holding the demo store, the S3 test server (behind a proxy that can hold
- * one upload), and an SMTP server in this process. The scheduler is configured exactly like the
+ * embedded PostgreSQL holding the demo store, the S3 test server (radosgw behind the fault proxy,
+ * which can hold one upload), and an SMTP server in this process. The scheduler is configured exactly like the
  * pgsnap service of docker/compose.yaml (its environment, hosts and credentials rewritten to these
  * servers), on a seconds-level cron.
  *
@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 
-import { Client } from "minio";
+import type { Client } from "minio";
 import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -32,10 +32,10 @@ import {
   type TestDatabase,
   type TestRole,
 } from "../helpers/postgres.js";
+import { s3ClientFor } from "../helpers/s3-client.js";
 import { startS3Server, type S3TestServer } from "../helpers/s3-server.js";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp.js";
 import { kubernetesPath, loadCompose, serviceEnv } from "./compose.js";
-import { startStallProxy, type StallProxy } from "./stall-proxy.js";
 
 const image = process.env.PGSNAP_TEST_IMAGE;
 if (!image) throw new Error("PGSNAP_TEST_IMAGE is not set: run test/docker/run.sh (it builds the image)");
@@ -116,7 +116,6 @@ let server: PostgresServer;
 let db: TestDatabase;
 let role: TestRole;
 let s3: S3TestServer;
-let proxy: StallProxy;
 let smtp: SmtpSink;
 let s3client: Client;
 let bucket: string;
@@ -132,22 +131,17 @@ beforeAll(async () => {
   role = await createRole(server.url, { prefix: "pgsnap_backup", superuser: true });
   s3 = await startS3Server();
   bucket = await s3.createBucket();
-  proxy = await startStallProxy(s3.endpoint);
   smtp = await startSmtpSink({ user: "mailer", password: `smtp-${randomBytes(8).toString("hex")}` });
-  const u = new URL(s3.endpoint);
-  s3client = new Client({
-    endPoint: u.hostname,
-    port: Number(u.port),
-    useSSL: false,
+  s3client = s3ClientFor({
+    endpoint: s3.endpoint,
     accessKey: s3.accessKey,
     secretKey: s3.secretKey,
-    pathStyle: true,
+    region: s3.settings().region ?? "us-east-1",
   });
 });
 
 afterAll(async () => {
   for (const name of names) await podman(["rm", "-f", "-t", "0", name]);
-  await proxy?.close();
   await smtp?.close();
   await s3?.stop();
   await db?.drop();
@@ -188,9 +182,7 @@ function schedulerEnv(healthPort: number): Record<string, string> {
     ...env,
     DATABASE_URL: role.url(db.url),
     PGSNAP_STORAGE: `s3://${bucket}${storagePrefix}`,
-    PGSNAP_S3_ENDPOINT: proxy.endpoint,
-    PGSNAP_S3_ACCESS_KEY: s3.accessKey,
-    PGSNAP_S3_SECRET_KEY: s3.secretKey,
+    ...s3.env(), // endpoint (the fault proxy), keys, region
     PGSNAP_SMTP_URL: smtp.url,
     // Every 3 seconds instead of every minute.
     PGSNAP_SCHEDULE: "*/3 * * * * *",
@@ -294,14 +286,15 @@ describe("the pgsnap image", () => {
         .filter((o) => o.endsWith(".ndjson.zst"))
         .sort()
         .at(-1)!;
-      proxy.stallPutsMatching(`/${lastTable}`);
+      await s3.resetStats();
+      await s3.setFaults([{ pathIncludes: `/${lastTable}`, action: "stall" }]);
       const partial = await until(
         async () =>
-          `a dump held mid-way at ${lastTable}; held ${JSON.stringify(proxy.held())}, bucket ${JSON.stringify([
-            ...(await snapshotFolders(prefix)),
-          ])}`,
+          `a dump held mid-way at ${lastTable}; held ${JSON.stringify((await s3.stats()).injected)}, bucket ${JSON.stringify(
+            [...(await snapshotFolders(prefix))],
+          )}`,
         async () => {
-          if (proxy.held().length === 0) return undefined;
+          if (!Object.values((await s3.stats()).injected).some((n) => (n ?? 0) > 0)) return undefined;
           const open = [...(await snapshotFolders(prefix))].filter(([, o]) => !o.includes("manifest.json"));
           return open.length > 0 && open[0]![1].length > 0 ? open[0]! : undefined;
         },
@@ -318,7 +311,7 @@ describe("the pgsnap image", () => {
       };
       expect(state.ExitCode).toBe(0); // 137 would mean podman had to SIGKILL it
       expect(stop.ms).toBeLessThan(30_000);
-      proxy.stallPutsMatching(undefined);
+      await s3.clearFaults();
 
       // No partial snapshot: every folder left has its manifest, and no snapshot was added.
       const after = await snapshotFolders(prefix);
@@ -328,7 +321,7 @@ describe("the pgsnap image", () => {
 
       // Secrets: the container's configuration shows only what was passed (its Env), the logs none.
       const logs = await podman(["logs", name]);
-      const secrets = [role.password, new URL(smtp.url).password];
+      const secrets = [role.password, new URL(smtp.url).password, s3.secretKey];
       for (const secret of secrets) {
         expect(logs.stdout.includes(secret) || logs.stderr.includes(secret)).toBe(false);
       }
@@ -355,7 +348,7 @@ describe("the pgsnap image", () => {
         cause: err,
       });
     } finally {
-      proxy.stallPutsMatching(undefined);
+      await s3.clearFaults();
     }
   }, 180_000);
 
@@ -396,9 +389,7 @@ describe("the pgsnap image", () => {
       // What the Secret holds, and the storage pointed at the test bucket.
       DATABASE_URL: role.url(db.url),
       SMTP_URL: smtp.url,
-      PGSNAP_S3_ENDPOINT: s3.endpoint,
-      PGSNAP_S3_ACCESS_KEY: s3.accessKey,
-      PGSNAP_S3_SECRET_KEY: s3.secretKey,
+      ...s3.env(),
       PGSNAP_STORAGE: `s3://${bucket}/k8s`,
     };
     const mount = container.volumeMounts.find((m: { name: string }) => m.name === "config").mountPath as string;
@@ -432,7 +423,7 @@ describe("the pgsnap image", () => {
     expect(complete(folders).length).toBe(1);
     await smtp.waitFor(mails + 1);
     // The run's config and secrets never reach the output.
-    for (const secret of [role.password, new URL(smtp.url).password]) {
+    for (const secret of [role.password, new URL(smtp.url).password, s3.secretKey]) {
       expect(r.stdout.includes(secret) || r.stderr.includes(secret)).toBe(false);
     }
   }, 120_000);
