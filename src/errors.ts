@@ -94,11 +94,135 @@ export class InterruptedError extends PgsnapError {
   }
 }
 
-/** Replaces the password of any URL-like `scheme://user:pass@host` in `text` with `***`. */
-export function redactSecrets(text: string, secrets: readonly string[] = []): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@\s]*)@/gi, "$1***@");
-  for (const secret of secrets) {
-    if (secret.length >= 4) out = out.split(secret).join("***");
+/** Connection-string keys whose values are secrets (libpq: password, sslpassword). */
+const secretKeys = /^(password|sslpassword)$/i;
+
+/**
+ * Every secret a connection string holds, in any form libpq accepts: a URL's `user:password@`
+ * (also with an unencoded `@`, `/` or `:` inside the password: every reading is returned), URL
+ * parameters `?password=` / `&sslpassword=`, and keyword/value strings (`host=h password=secret`,
+ * `password='it''s'`, backslash escapes). Each one raw as written and percent-decoded.
+ */
+export function connectionStringSecrets(conninfo: string | undefined): string[] {
+  if (!conninfo) return [];
+  const found = new Set<string>();
+  const add = (raw: string) => {
+    if (!raw) return;
+    found.add(raw);
+    try {
+      found.add(decodeURIComponent(raw));
+    } catch {
+      /* not percent-encoded */
+    }
+    try {
+      found.add(decodeURIComponent(raw.replace(/\+/g, " ")));
+    } catch {
+      /* not form-encoded */
+    }
+  };
+  const scheme = /^\s*[a-z][a-z0-9+.-]*:\/\//i.exec(conninfo);
+  if (scheme) {
+    const rest = conninfo.slice(scheme[0].length);
+    // user:password@host — the password ends at some '@': libpq takes the first, WHATWG URL the
+    // last; take every candidate so no reading of it is printed.
+    const colon = rest.search(/[:@]/);
+    if (colon >= 0 && rest[colon] === ":") {
+      for (let at = rest.indexOf("@", colon); at >= 0; at = rest.indexOf("@", at + 1)) {
+        add(rest.slice(colon + 1, at));
+      }
+    }
+    const q = rest.indexOf("?");
+    if (q >= 0) {
+      for (const pair of rest.slice(q + 1).split(/[&#]/)) {
+        const eq = pair.indexOf("=");
+        if (eq > 0 && secretKeys.test(safeDecode(pair.slice(0, eq)))) add(pair.slice(eq + 1));
+      }
+    }
+    return [...found];
   }
+  for (const [key, value] of parseConninfoKeywords(conninfo)) {
+    if (secretKeys.test(key)) {
+      found.add(value);
+    }
+  }
+  // Also the raw spelling (quotes and escapes as typed), e.g. for echoes of the input.
+  for (const m of conninfo.matchAll(/\b(?:password|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)+)/gi)) {
+    const raw = m[1]!;
+    found.add(raw);
+    if (raw.startsWith("'")) found.add(raw.slice(1, -1));
+  }
+  return [...found].filter(Boolean);
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** libpq keyword/value pairs: `key = value`, values bare or single-quoted, `\` escapes. */
+export function parseConninfoKeywords(text: string): [string, string][] {
+  const out: [string, string][] = [];
+  let i = 0;
+  const n = text.length;
+  const skipSpace = () => {
+    while (i < n && /\s/.test(text[i]!)) i++;
+  };
+  while (i < n) {
+    skipSpace();
+    const keyStart = i;
+    while (i < n && text[i] !== "=" && !/\s/.test(text[i]!)) i++;
+    const key = text.slice(keyStart, i);
+    skipSpace();
+    if (text[i] !== "=") {
+      if (i === keyStart) i++;
+      continue;
+    }
+    i++;
+    skipSpace();
+    let value = "";
+    if (text[i] === "'") {
+      i++;
+      while (i < n && text[i] !== "'") {
+        if (text[i] === "\\" && i + 1 < n) i++;
+        value += text[i];
+        i++;
+      }
+      i++;
+    } else {
+      while (i < n && !/\s/.test(text[i]!)) {
+        if (text[i] === "\\" && i + 1 < n) i++;
+        value += text[i];
+        i++;
+      }
+    }
+    if (key) out.push([key, value]);
+  }
+  return out;
+}
+
+/**
+ * Redacts `text` for printing: the password of any URL-like `scheme://user:pass@host` (up to
+ * the last `@` of the URL), `password=` / `sslpassword=` in keyword/value strings and URL
+ * parameters, and every string of `secrets` (also as it appears inside JSON and percent-encoded)
+ * become `***`.
+ */
+export function redactSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s"'<>]*:)[^\s"'<>]*@/gi, "$1***@");
+  out = out.replace(/([?&](?:password|sslpassword)=)(?:[^&#\s"'<>:]|:(?!\s))*/gi, "$1***");
+  out = out.replace(
+    /(?<![?&\w])((?:password|sslpassword)\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s'\\&":]|:(?!\s)|\\.)+)/gi,
+    "$1***",
+  );
+  const variants = new Set<string>();
+  for (const secret of secrets) {
+    if (secret.length < 4) continue;
+    variants.add(secret);
+    variants.add(JSON.stringify(secret).slice(1, -1));
+    variants.add(encodeURIComponent(secret));
+  }
+  for (const v of [...variants].sort((a, b) => b.length - a.length)) out = out.split(v).join("***");
   return out;
 }

@@ -3,32 +3,18 @@
  * Only this folder touches process.argv, process.exit, stdout and stderr.
  */
 import { Command, CommanderError, Option } from "commander";
-import { ExitCode, InterruptedError, PgsnapError, redactSecrets, UsageError } from "../errors.js";
-import { resolveConfig, type GlobalFlags, type ResolvedConfig } from "../config/config.js";
+import { ExitCode, InterruptedError, PgsnapError, redactSecrets } from "../errors.js";
+import { knownSecrets, resolveConfig, type ResolveOptions } from "../config/config.js";
 import { toolVersion } from "../version.js";
+import { commands } from "./commands/index.js";
+import type { CliGlobals, CommandContext } from "./context.js";
 import { Output } from "./output.js";
-import { registerCommands } from "./commands.js";
-import "./restore-command.js";
-import "./more-commands.js";
-
-/** Global flags plus output flags, as commander hands them to every command. */
-export interface CliGlobals extends GlobalFlags {
-  json?: boolean;
-  quiet?: boolean;
-  verbose?: boolean;
-  progress?: boolean;
-}
-
-/** What every command action receives. */
-export interface CommandContext {
-  config: ResolvedConfig;
-  out: Output;
-  signal: AbortSignal;
-}
 
 const controller = new AbortController();
 let secrets: string[] = [];
 let jsonMode = process.argv.includes("--json");
+/** Exit code a command chose for a result it printed itself (`run` with a failed project). */
+let resultCode = 0;
 
 function buildProgram(): Command {
   const program = new Command("pgsnap")
@@ -48,6 +34,12 @@ function buildProgram(): Command {
       ),
     )
     .addOption(new Option("--tenant-column <col>", "tenant key column (env PGSNAP_TENANT_COLUMN, default user_id)"))
+    .addOption(
+      new Option(
+        "--io-timeout <seconds>",
+        "fail (exit 10/11) when a database or storage connection moves no bytes this long; 0 = off (env PGSNAP_IO_TIMEOUT, default 300)",
+      ),
+    )
     .option("--json", "print exactly one JSON document on stdout; logs go to stderr")
     .option("-q, --quiet", "print only errors")
     .option("-v, --verbose", "print more detail on stderr")
@@ -69,17 +61,18 @@ Exit codes: 0 ok, 1 bug, 2 usage/config, 3 refused for safety, 10 database conne
     );
   program.exitOverride();
   program.configureOutput({
-    writeErr: (s) => process.stderr.write(s),
+    writeErr: (s) => process.stderr.write(redactSecrets(s, secrets)),
     writeOut: (s) => process.stdout.write(s),
   });
-  registerCommands(program, contextFor);
+  for (const register of commands) register(program, contextFor);
   return program;
 }
 
-function contextFor(cmd: Command): CommandContext {
+function contextFor(cmd: Command, options?: ResolveOptions): CommandContext {
   const g = cmd.optsWithGlobals<CliGlobals>();
   jsonMode = g.json === true;
-  const config = resolveConfig(g);
+  secrets = knownSecrets(g);
+  const config = resolveConfig(g, undefined, options);
   secrets = config.secrets;
   const out = new Output({
     json: g.json === true,
@@ -88,7 +81,7 @@ function contextFor(cmd: Command): CommandContext {
     progress: g.progress !== false && (process.stderr.isTTY || g.verbose === true),
     secrets,
   });
-  return { config, out, signal: controller.signal };
+  return { config, out, signal: controller.signal, setExitCode: (c) => (resultCode = c) };
 }
 
 function printError(err: PgsnapError): void {
@@ -123,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", onSignal);
   try {
     await buildProgram().parseAsync(argv);
-    return ExitCode.ok;
+    return resultCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help")
@@ -158,11 +151,6 @@ async function main(argv: string[]): Promise<number> {
       );
     return ExitCode.internal;
   }
-}
-
-/** Throws a usage error for a bad flag value. */
-export function usage(message: string, hint?: string): never {
-  throw new UsageError("USAGE", message, { hint });
 }
 
 const code = await main(process.argv);

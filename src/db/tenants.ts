@@ -2,7 +2,7 @@
 import { UsageError } from "../errors.js";
 import type { TenantNames } from "../config/config.js";
 import { readCatalog, type TableInfo } from "./catalog.js";
-import { connect, type ConnectOptions } from "./connect.js";
+import { classifyConnectionError, connect, type ConnectOptions } from "./connect.js";
 import { planTenants, tenantKeyJoin, type TableRule } from "./plan.js";
 import { tenantKeyColumn } from "./tenant-value.js";
 import { canonicalTenantText } from "../format/tenant-id.js";
@@ -52,6 +52,10 @@ export async function listTenants(options: ListTenantsOptions): Promise<TenantIn
     const named = new Map([...names].map(([id, name]) => [canonicalTenantText(keyType, id), name]));
     const out = counts.rows.map((r) => ({ id: r.k, name: named.get(r.k) ?? null, rows: Number(r.n) }));
     return out.sort((a, b) => compareIds(a.id, b.id));
+  } catch (err) {
+    throw (
+      classifyConnectionError(err, { url: options.connection.url, clients: [client], during: "pgsnap tenants" }) ?? err
+    );
   } finally {
     await client.end().catch(() => {});
   }
@@ -92,6 +96,19 @@ async function readNames(
     if (t) sql = `SELECT ${quoteIdent(tenantColumn)}::text AS id, "name"::text AS name FROM ${quoteTable(t)}`;
   }
   if (!sql) return new Map();
-  const res = await client.query<{ id: string; name: string | null }>(sql);
+  const res = await client.query<{ id: string; name: string | null }>(sql).catch((err: unknown) => {
+    const code = (err as { code?: unknown }).code;
+    if (config && typeof code === "string" && /^(42(?!501)|22|21|0A)/.test(code)) {
+      throw new UsageError(
+        "TENANT_NAMES_INVALID",
+        `the tenantNames query of the config failed: ${(err as Error).message} (SQLSTATE ${code})`,
+        {
+          hint: "fix tenantNames in the config (query, or table / id / name) and try it in psql",
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  });
   return new Map(res.rows.filter((r) => r.name !== null).map((r) => [r.id, r.name!]));
 }

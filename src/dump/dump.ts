@@ -7,9 +7,9 @@
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
-import { InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
+import { ConnectionError, InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
 import { readCatalog, readStorageFingerprint, type Catalog, type TableInfo } from "../db/catalog.js";
-import { connect, connectionError, isConnectionFailure, type ConnectOptions } from "../db/connect.js";
+import { classifyConnectionError, connect, type ConnectOptions } from "../db/connect.js";
 import { columnEncoding, copyColumnExpr, jsonKind } from "../db/encode.js";
 import { CopyToNdjson, type JsonKind } from "../format/copy-to-ndjson.js";
 import {
@@ -261,7 +261,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
     // (best effort: a failure here must not hide the real error; prune cleans leftovers).
     const orphans = [...written.values()].flat();
     if (orphans.length > 0) await options.storage.delete(orphans).catch(() => {});
-    throw mapDumpError(err);
+    throw mapDumpError(err, options.connection.url, [main, ...workers]);
   } finally {
     await Promise.all([main, ...workers].map((c) => c.end().catch(() => {})));
   }
@@ -383,7 +383,13 @@ async function checkTenantHasRows(
   // Owners first: a via row belongs only where its parent row does.
   for (const p of [...dumped].sort((a, b) => a.depth - b.depth)) {
     const sql = `SELECT EXISTS (SELECT 1 FROM ${relationSql(p.table)} t WHERE ${ownedCondition(plan, p.table.id, "t", tenant)}) AS any`;
-    if ((await client.query<{ any: boolean }>(sql)).rows[0]!.any) return;
+    let any: boolean;
+    try {
+      any = (await client.query<{ any: boolean }>(sql)).rows[0]!.any;
+    } catch (err) {
+      throw customFilterError(err, plan, p.table.id, false);
+    }
+    if (any) return;
   }
   throw new UsageError(
     "TENANT_EMPTY",
@@ -516,7 +522,9 @@ async function dumpTable(
   const framer = item.framed ? new TenantFrameStream({ level }) : undefined;
   const encoder = framer ?? createCompressStream(level);
   const [, put] = await Promise.all([
-    pipeline(source, json, raw, encoder, stored, { signal }),
+    pipeline(source, json, raw, encoder, stored, { signal }).catch((err: unknown) => {
+      throw customFilterError(err, plan, item.plan.table.id, item.framed);
+    }),
     storage.put(key, stored, { signal }),
   ]);
   const frames: FrameEntry[] | undefined = framer?.frames.map((f) => ({
@@ -579,29 +587,89 @@ export function tenantIdOf(keyJson: string): string {
   return keyJson.startsWith('"') ? (JSON.parse(keyJson) as string) : keyJson;
 }
 
-/** Turns database errors met while dumping into the exit classes of CLI.md. */
-function mapDumpError(err: unknown): unknown {
-  if (err instanceof PgsnapError) return err;
+/**
+ * The custom rule (config `tables.<t>.filter`, or `key` for an all-tenants pass) that the rows
+ * of a table are selected by: its own, or the one at the end of its foreign-key path.
+ */
+function customRuleOf(plan: TenantPlan, id: string): { table: string; rule: TableRule } | undefined {
+  let p = plan.tables.get(id);
+  for (let hops = 0; p && p.scope === "via" && hops <= plan.tables.size; hops++) p = plan.tables.get(p.fk!.refTable);
+  return p?.scope === "custom" && p.rule ? { table: p.table.id, rule: p.rule } : undefined;
+}
+
+/** SQLSTATE classes of a query the user wrote that is wrong: syntax/names (42), data (22), cardinality (21), unsupported (0A). */
+const userSqlError = /^(42(?!501)|22|21|0A)[0-9A-Z]{3}$/;
+
+/**
+ * A COPY that failed because a configured filter is wrong (a typo, a missing column, a cast of
+ * the tenant that fails) is the user's error: exit 2 naming the table and the filter.
+ */
+function customFilterError(err: unknown, plan: TenantPlan, tableId: string, framed: boolean): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== "string" || !userSqlError.test(code)) return err;
+  const custom = customRuleOf(plan, tableId);
+  if (!custom) return err;
+  const expr = framed ? custom.rule.key : custom.rule.filter;
+  const what = framed ? "key" : "filter";
+  const through = custom.table === tableId ? "" : ` (table ${tableId} is filtered through it)`;
+  return new UsageError(
+    "CUSTOM_FILTER_INVALID",
+    `the custom ${what} of table ${custom.table} failed${through}: ${(err as Error).message} (SQLSTATE ${code}); ${what}: ${expr ?? "(none)"}`,
+    {
+      hint: `fix tables."${custom.table}".${what} in the config; check it with \`pgsnap plan --tenant <id>\` and by running it in psql`,
+      cause: err,
+    },
+  );
+}
+
+/**
+ * Turns errors met while dumping into the exit classes of CLI.md. A lost connection comes first
+ * (a COPY cut midway surfaces as a truncated row or a premature close, not as what it is); then
+ * the database's own refusals, none of which is a pgsnap bug. Only what is left is exit 1.
+ */
+function mapDumpError(err: unknown, url: string | undefined, clients: readonly pg.Client[]): unknown {
+  if (err instanceof InterruptedError) return err;
   const e = err as { code?: string; message?: string; name?: string };
   if (e.name === "AbortError") return new InterruptedError("dump interrupted", { cause: err });
+  const lost = classifyConnectionError(err, { url, clients, during: "the dump" });
+  if (lost) return lost;
+  if (err instanceof PgsnapError) return err;
   if (e.code === "42501" && /row-level security/i.test(e.message ?? "")) {
     return new RefusedError("RLS_WOULD_FILTER", `dump refused: ${e.message}`, {
       hint: "connect as a role with BYPASSRLS so no row is silently left out",
       cause: err,
     });
   }
-  if (isConnectionFailure(err)) return connectionError(err, undefined);
   if (e.code === "42501") {
     return new UsageError("PERMISSION_DENIED", `dump refused by the database: ${e.message}`, {
       hint: "the role needs SELECT on every dumped table (see sql/roles.sql), or leave the table out with --exclude-tables",
       cause: err,
     });
   }
-  if (e.code === "55P03") {
+  if (e.code === "55P03" || e.code === "40P01") {
     return new LockedError("LOCK_TIMEOUT", `dump could not lock a table in time: ${e.message}`, {
       hint: "another session holds an exclusive lock (DDL, VACUUM FULL); retry later",
       cause: err,
     });
+  }
+  const serverSide: Record<string, string> = {
+    "57014":
+      "a session cancelled the dump's query (pg_cancel_backend, or a statement_timeout forced on the server); nothing was kept, run it again",
+    "40001":
+      "the server aborted the dump's snapshot (on a standby: a conflict with recovery; set hot_standby_feedback = on or raise max_standby_streaming_delay); nothing was kept, run it again",
+    "53": "the server ran out of resources (disk for temporary files, memory, connection slots); nothing was kept, free them and run it again",
+    "58": "the server met a system error (I/O); check its log; nothing was kept",
+  };
+  const hint = e.code ? (serverSide[e.code] ?? serverSide[e.code.slice(0, 2)]) : undefined;
+  if (hint) {
+    return new ConnectionError(
+      `DATABASE_${e.code}`,
+      `the database stopped the dump: ${e.message} (SQLSTATE ${e.code})`,
+      {
+        hint,
+        cause: err,
+      },
+    );
   }
   return err;
 }

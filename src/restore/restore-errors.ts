@@ -1,12 +1,21 @@
 import { InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
-import { connectionError, isConnectionFailure } from "../db/connect.js";
+import type pg from "pg";
+import { classifyConnectionError } from "../db/connect.js";
 
 /** Turns what a restore met into the exit classes of CLI.md (the transaction is rolled back by then). */
-export function mapRestoreError(err: unknown, signal?: AbortSignal): unknown {
+export function mapRestoreError(
+  err: unknown,
+  signal?: AbortSignal,
+  url?: string,
+  clients?: readonly pg.Client[],
+): unknown {
   if (signal?.aborted) {
     if (err instanceof InterruptedError) return err;
     return new InterruptedError("restore interrupted before COMMIT; rolled back, nothing was changed", { cause: err });
   }
+  // A lost connection first: a COPY cut midway reads as a truncated object otherwise (exit 12).
+  const lost = classifyConnectionError(err, { url, clients, during: "the restore" });
+  if (lost) return lost;
   if (err instanceof PgsnapError) return err;
   const e = err as { code?: string; message?: string; name?: string; detail?: string; table?: string };
   if (e.name === "AbortError") return new InterruptedError("restore interrupted; rolled back", { cause: err });
@@ -32,7 +41,6 @@ export function mapRestoreError(err: unknown, signal?: AbortSignal): unknown {
       cause: err,
     });
   }
-  if (isConnectionFailure(err)) return connectionError(err, undefined);
   if (e.code === "42501") {
     return new UsageError("PERMISSION_DENIED", `restore refused by the database: ${e.message}`, {
       hint: "the role needs SELECT, INSERT, UPDATE, DELETE on the restored tables (see sql/roles.sql); nothing was changed",

@@ -95,6 +95,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const project = options.project ?? live.database;
     const manifest = await findSnapshot(options.storage, project, options.snapshot, {
       tenant: options.tenant,
+      tables: options.tables,
       signal,
     });
     if (options.tenant === undefined && manifest.scope === "tenant") {
@@ -126,7 +127,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       tenant !== undefined
         ? (id, alias) => ownedCondition(plan, id, alias, tenant)
         : (id, alias) =>
-            manifest.scope === "tenants" && manifest.tables.find((t) => t.table === id)?.scope !== "global"
+            // A complete tenants snapshot (allRows) holds the rows of no tenant too: it replaces all rows.
+            manifest.scope === "tenants" &&
+            !manifest.allRows &&
+            manifest.tables.find((t) => t.table === id)?.scope !== "global"
               ? ownedByAnyCondition(plan, id, alias)
               : "true";
     const ctx: ApplyContext = {
@@ -236,7 +240,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   } catch (err) {
     // After a signal the connection is cut: the server rolls back by itself.
     if (inTransaction && !signal?.aborted) await client.query("ROLLBACK").catch(() => {});
-    throw mapRestoreError(err, signal);
+    throw mapRestoreError(err, signal, options.connection.url, [client]);
   } finally {
     signal?.removeEventListener("abort", cut);
     await client.end().catch(() => {});

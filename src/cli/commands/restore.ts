@@ -1,13 +1,14 @@
 /** `pgsnap restore`: confirmation, the interactive menu, and the call into the restore engine. */
 import { Option, type Command } from "commander";
-import { RefusedError, UsageError } from "../errors.js";
-import { restore, type RestoreResult } from "../restore/restore.js";
-import { findSnapshot } from "../snapshots/list-snapshots.js";
-import { listTenants } from "../db/tenants.js";
-import type { CommandContext } from "./main.js";
-import { ask, canAsk } from "./prompt.js";
-import { extraCommands, list, storageOf } from "./commands.js";
-import { formatTable } from "./output.js";
+import { RefusedError, UsageError } from "../../errors.js";
+import { restore, type RestoreResult } from "../../restore/restore.js";
+import { findSnapshot } from "../../snapshots/list-snapshots.js";
+import { listTenants } from "../../db/tenants.js";
+import type { CommandContext, ContextFor } from "../context.js";
+import { ask, canAsk } from "../prompt.js";
+import { list } from "../flags.js";
+import { storageOf } from "../targets.js";
+import { formatTable } from "../output.js";
 
 interface RestoreFlags {
   tenant?: string;
@@ -33,7 +34,8 @@ function describe(r: RestoreResult): string {
   );
 }
 
-extraCommands.push((program, contextFor) => {
+/** Adds `restore` to the program. */
+export function registerRestore(program: Command, contextFor: ContextFor): void {
   program
     .command("restore")
     .description("restore one tenant (or, with --all, every table) from a snapshot, in one transaction")
@@ -109,7 +111,7 @@ extraCommands.push((program, contextFor) => {
       }
       await runRestore(ctx, ref, flags, flags.dryRun === true);
     });
-});
+}
 
 async function runRestore(
   ctx: CommandContext,
@@ -121,7 +123,7 @@ async function runRestore(
   const storage = storageOf(config);
   try {
     const result = await restore({
-      connection: { url: config.dbUrl },
+      connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
       storage,
       project: config.project,
       snapshot: ref,
@@ -159,7 +161,7 @@ async function runRestore(
 async function interactiveRestore(ctx: CommandContext, flags: RestoreFlags): Promise<void> {
   const { config, out, signal } = ctx;
   const tenants = await listTenants({
-    connection: { url: config.dbUrl },
+    connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
     tenantColumn: config.tenantColumn,
     rules: config.rules,
     names: config.tenantNames,

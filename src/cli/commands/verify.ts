@@ -1,0 +1,53 @@
+/** `pgsnap verify`: checksums and row counts of every object, optionally a test restore. */
+import type { Command } from "commander";
+import { restoreTest } from "../../verify/restore-test.js";
+import { assertVerified, markVerified, verifySnapshot } from "../../verify/verify.js";
+import type { ContextFor } from "../context.js";
+import { projectWithoutDb, storageOf } from "../targets.js";
+
+/** Adds `verify` to the program. */
+export function registerVerify(program: Command, contextFor: ContextFor): void {
+  program
+    .command("verify")
+    .description("check every object of a snapshot: sha256, full decompression, row counts; optionally a test restore")
+    .argument("<snapshot>", "snapshot id or latest")
+    .option("--restore-test", "also load every table into scratch tables of --db and compare (rolled back)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  pgsnap verify latest\n  pgsnap verify latest --restore-test --db $DATABASE_URL",
+    )
+    .action(async (ref: string, opts: { restoreTest?: boolean }, cmd: Command) => {
+      const { config, out, signal } = contextFor(cmd);
+      const storage = storageOf(config);
+      try {
+        const { manifest, result } = await verifySnapshot({
+          storage,
+          project: projectWithoutDb(config),
+          snapshot: ref,
+          signal,
+          onProgress: (t) => out.progress(`verifying ${t}`),
+          onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
+        });
+        if (opts.restoreTest && result.ok) {
+          result.restoreTest = await restoreTest(
+            { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
+            storage,
+            manifest,
+            signal,
+          );
+          result.ok = result.restoreTest.ok;
+        }
+        out.progressDone();
+        if (result.ok) await markVerified(storage, manifest, opts.restoreTest === true);
+        assertVerified(result);
+        out.result(
+          result,
+          () =>
+            `snapshot ${result.snapshot}: ${result.objects.length} objects, ${result.objects.reduce((a, o) => a + o.rows, 0)} rows verified` +
+            (result.restoreTest ? `; restore test passed on ${result.restoreTest.tables.length} tables` : ""),
+        );
+      } finally {
+        await storage.close();
+      }
+    });
+}
