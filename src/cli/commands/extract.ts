@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { extract } from "../../extract/extract.js";
 import { openStorage } from "../../storage/open-storage.js";
 import type { ContextFor } from "../context.js";
-import { projectWithoutDb, storageOf } from "../targets.js";
+import { projectWithoutDb, s3Of, storageOf } from "../targets.js";
 
 /** Adds `extract` to the program. */
 export function registerExtract(program: Command, contextFor: ContextFor): void {
@@ -21,7 +21,7 @@ export function registerExtract(program: Command, contextFor: ContextFor): void 
     .action(async (ref: string, opts: { tenant: string; to?: string; allowEmpty?: boolean }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
-      const to = opts.to ? openStorage(opts.to, config.s3) : undefined;
+      const to = opts.to ? openStorage(opts.to, s3Of(config)) : undefined;
       try {
         const snapshot = await extract({
           storage,
