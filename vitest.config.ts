@@ -13,6 +13,8 @@ import { configDefaults, defineConfig } from "vitest/config";
  * - `s3`: the S3 storage suite and the S3 end-to-end tests, against one real S3 server started
  *   once by test/helpers/s3-global-setup.ts (radosgw, or PGSNAP_TEST_S3_ENDPOINT) and PostgreSQL
  *   (the first major above).
+ * - `container`: the image built from docker/Dockerfile, run with podman; only when
+ *   PGSNAP_TEST_IMAGE names that image (test/docker/run.sh builds it and sets it).
  *
  * Tests under test/ spawn bin/pgsnap.js, which runs dist/: `npm test` builds first.
  */
@@ -33,6 +35,7 @@ const pgProject = (name: string, major?: 15 | 17, include = ["test/**/*.test.ts"
     exclude: [
       ...configDefaults.exclude,
       "test/storage/**",
+      "test/docker/**",
       ...s3Files,
       ...(include === fixtureFiles ? [] : fixtureFiles),
     ],
@@ -54,7 +57,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "unit",
-          include: ["src/**/*.test.ts", "test/storage/**/*.test.ts"],
+          include: ["src/**/*.test.ts", "test/storage/**/*.test.ts", "test/docker/compose.test.ts"],
           exclude: [...configDefaults.exclude, ...s3Files],
         },
       },
@@ -67,6 +70,9 @@ export default defineConfig({
           env: externalDatabase ? {} : { PGSNAP_TEST_PG_MAJOR: "15" },
         },
       },
+      ...(process.env.PGSNAP_TEST_IMAGE
+        ? [{ extends: true as const, test: { name: "container", include: ["test/docker/container.test.ts"] } }]
+        : []),
       ...(externalDatabase ? [pgProject("pg")] : [pgProject("pg15", 15), pgProject("pg17", 17)]),
       ...(!withFixtures
         ? []

@@ -1,10 +1,12 @@
 /**
- * Wall time and peak RSS of child processes, best of N.
+ * Wall time, CPU time and peak RSS of child processes; several commands measured interleaved.
  *
  * Peak RSS comes from `/usr/bin/time -f %M` (GNU time: the child's ru_maxrss in KiB; for a
  * `sh -c "a | b"` pipeline wait4() folds the waited-for children in, so it is the largest single
- * process of the pipeline, not their sum). Without GNU time, /proc/<pid>/status VmHWM of the
- * process tree is polled every 20 ms (can miss a short peak). Server-side memory is never counted.
+ * process of the pipeline, not their sum). CPU time is `%U + %S` of the same rusage: for a
+ * pipeline the SUM over its processes (user + system, every thread included). Without GNU time,
+ * /proc/<pid>/status VmHWM of the process tree is polled every 20 ms (can miss a short peak) and
+ * CPU time is not known. Server-side memory and CPU are never counted.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
@@ -19,6 +21,8 @@ export interface Sample {
   seconds: number;
   /** Peak RSS in bytes (largest single client process), undefined when it could not be read. */
   rssBytes: number | undefined;
+  /** User + system CPU seconds of the client process(es), undefined without GNU time. */
+  cpuSeconds: number | undefined;
   stdout: string;
   stderr: string;
 }
@@ -53,9 +57,14 @@ export async function runMeasured(cmd: string, args: string[], opts: RunOptions 
     const dir = await mkdtemp(join(tmpdir(), "pgsnap-bench-time-"));
     const out = join(dir, "rss");
     try {
-      const r = await spawnCollect(GNU_TIME, ["-f", "%M", "-o", out, cmd, ...args], opts);
-      const kb = Number((await readFile(out, "utf8")).trim().split("\n").pop());
-      return { ...r, rssBytes: Number.isFinite(kb) ? kb * 1024 : undefined };
+      const r = await spawnCollect(GNU_TIME, ["-f", "%M %U %S", "-o", out, cmd, ...args], opts);
+      const [kb, user, sys] = ((await readFile(out, "utf8")).trim().split("\n").pop() ?? "").split(" ").map(Number);
+      const cpu = (user ?? NaN) + (sys ?? NaN);
+      return {
+        ...r,
+        rssBytes: kb !== undefined && Number.isFinite(kb) ? kb * 1024 : undefined,
+        cpuSeconds: Number.isFinite(cpu) ? cpu : undefined,
+      };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -67,7 +76,7 @@ export async function runMeasured(cmd: string, args: string[], opts: RunOptions 
     }, 20);
     return () => clearInterval(timer);
   });
-  return { ...r, rssBytes: peak > 0 ? peak : undefined };
+  return { ...r, rssBytes: peak > 0 ? peak : undefined, cpuSeconds: undefined };
 }
 
 /** A shell pipeline, measured like `runMeasured`. */
@@ -99,7 +108,7 @@ function spawnCollect(
   args: string[],
   opts: RunOptions,
   watch?: (pid: number) => () => void,
-): Promise<Omit<Sample, "rssBytes">> {
+): Promise<Omit<Sample, "rssBytes" | "cpuSeconds">> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(cmd, args, {
@@ -135,38 +144,91 @@ function spawnCollect(
   });
 }
 
-/** Result of `best`: the fastest of the runs, the largest peak RSS of all runs. */
+/** Result of `best` / `interleaved`: min and median time, the largest peak RSS of all runs. */
 export interface Best {
+  /** Fastest run (s). */
   seconds: number;
+  /** Median run (s). */
+  median: number;
   /** Every run's time, in run order. */
   runs: number[];
   /** Largest peak RSS over the runs (bytes). */
   rssBytes: number | undefined;
   /** Every run's peak RSS, in run order. */
   rssRuns: (number | undefined)[];
+  /** Median CPU seconds (user + system) of the client process(es), when known. */
+  cpuSeconds: number | undefined;
+  /** Every run's CPU seconds, in run order. */
+  cpuRuns: (number | undefined)[];
   /** The fastest run's sample (its stdout carries e.g. pgsnap's JSON result). */
   sample: Sample;
 }
 
+/** Median of a non-empty list. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function summarize(samples: Sample[]): Best {
+  if (samples.length === 0) throw new Error("best(): repeat must be ≥ 1");
+  const fastest = samples.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  const rss = samples.map((s) => s.rssBytes).filter((x): x is number => x !== undefined);
+  const cpu = samples.map((s) => s.cpuSeconds).filter((x): x is number => x !== undefined);
+  return {
+    seconds: fastest.seconds,
+    median: median(samples.map((s) => s.seconds)),
+    runs: samples.map((s) => s.seconds),
+    rssBytes: rss.length > 0 ? Math.max(...rss) : undefined,
+    rssRuns: samples.map((s) => s.rssBytes),
+    cpuSeconds: cpu.length > 0 ? median(cpu) : undefined,
+    cpuRuns: samples.map((s) => s.cpuSeconds),
+    sample: fastest,
+  };
+}
+
 /**
- * Runs `setup` (untimed) then `run` `repeat` times; keeps the fastest time and the largest RSS.
- * `run` returns a Sample (a measured child process).
+ * Runs `setup` (untimed) then `run` `repeat` times in a row. Prefer `interleaved` for anything
+ * that is compared with something else.
  */
 export async function best(repeat: number, run: () => Promise<Sample>, setup?: () => Promise<void>): Promise<Best> {
-  let fastest: Sample | undefined;
-  const runs: number[] = [];
-  const rssRuns: (number | undefined)[] = [];
-  let rss: number | undefined;
+  const samples: Sample[] = [];
   for (let i = 0; i < repeat; i++) {
     if (setup) await setup();
-    const s = await run();
-    runs.push(s.seconds);
-    rssRuns.push(s.rssBytes);
-    if (s.rssBytes !== undefined) rss = Math.max(rss ?? 0, s.rssBytes);
-    if (!fastest || s.seconds < fastest.seconds) fastest = s;
+    samples.push(await run());
   }
-  if (!fastest) throw new Error("best(): repeat must be ≥ 1");
-  return { seconds: fastest.seconds, runs, rssBytes: rss, rssRuns, sample: fastest };
+  return summarize(samples);
+}
+
+/** One command of an interleaved comparison. */
+export interface Contender {
+  label: string;
+  run: () => Promise<Sample>;
+  /** Untimed, before every run of this contender. */
+  setup?: () => Promise<void>;
+}
+
+/**
+ * Runs every contender once per round, `repeat` rounds (A B C, A B C, ...), so a burst of load
+ * from other users of the machine hits every contender alike instead of one of them. Returns one
+ * Best per contender, in the order given. `onRun` reports each run as it ends.
+ */
+export async function interleaved(
+  repeat: number,
+  contenders: readonly Contender[],
+  onRun?: (label: string, round: number, s: Sample) => void,
+): Promise<Best[]> {
+  const samples: Sample[][] = contenders.map(() => []);
+  for (let round = 0; round < repeat; round++) {
+    for (const [i, c] of contenders.entries()) {
+      if (c.setup) await c.setup();
+      const s = await c.run();
+      samples[i]!.push(s);
+      onRun?.(c.label, round, s);
+    }
+  }
+  return samples.map(summarize);
 }
 
 /** Seconds taken by an in-process async step. */

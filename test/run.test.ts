@@ -267,11 +267,21 @@ describe("config check, config schema, notify test", () => {
 describe("env-only setup (no config file)", () => {
   it("run backs up DATABASE_URL as job default; missing variables are named (exit 2)", async () => {
     const cwd = await mkdtemp(join(tmpdir(), "pgsnap-envonly-"));
-    const envOnly = { DATABASE_URL: a.url, PGSNAP_STORAGE: join(cwd, "b"), PGSNAP_SCOPE: "full" };
+    const envOnly = {
+      DATABASE_URL: a.url,
+      PGSNAP_STORAGE: join(cwd, "b"),
+      PGSNAP_SCOPE: "full",
+      PGSNAP_VERIFY: "restore-test",
+    };
     const r = await runPgsnap(["run", "--json"], { env: envOnly, cwd });
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.runs[0]).toMatchObject({ job: "default", status: "ok" });
-    expect(r.json.runs[0].projects[0]).toMatchObject({ project: a.name, scope: "full", verified: true });
+    expect(r.json.runs[0].projects[0]).toMatchObject({
+      project: a.name,
+      scope: "full",
+      verify: "restore-test",
+      verified: true,
+    });
     const missing = await runPgsnap(["run"], { env: {}, cwd });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("DATABASE_URL");

@@ -2,13 +2,14 @@
  * The pgsnap command line (CLI.md). Thin wiring: flags → library calls → output → exit code.
  * Only this folder touches process.argv, process.exit, stdout and stderr.
  */
+import "./start-up.js";
 import { Command, CommanderError, Option } from "commander";
 import { ExitCode, InterruptedError, PgsnapError, redactSecrets } from "../errors.js";
 import { knownSecrets, resolveConfig, type ResolveOptions } from "../config/config.js";
 import { toolVersion } from "../version.js";
 import { commands } from "./commands/index.js";
 import type { CliGlobals, CommandContext } from "./context.js";
-import { Output } from "./output.js";
+import { ExitWith, Output } from "./output.js";
 
 const controller = new AbortController();
 let secrets: string[] = [];
@@ -78,7 +79,8 @@ function contextFor(cmd: Command, options?: ResolveOptions): CommandContext {
     json: g.json === true,
     quiet: g.quiet === true,
     verbose: g.verbose === true,
-    progress: g.progress !== false && (process.stderr.isTTY || g.verbose === true),
+    // Progress only for a person watching: never into a pipe, under --json or with -q.
+    progress: g.progress !== false && process.stderr.isTTY === true && g.json !== true && g.quiet !== true,
     secrets,
   });
   return { config, out, signal: controller.signal, setExitCode: (c) => (resultCode = c) };
@@ -131,6 +133,7 @@ async function main(argv: string[]): Promise<number> {
       }
       return ExitCode.usage;
     }
+    if (err instanceof ExitWith) return err.exitCode;
     if (interrupted && !(err instanceof PgsnapError && err.exitCode !== ExitCode.internal)) {
       printError(new InterruptedError());
       return ExitCode.interrupted;

@@ -78,10 +78,12 @@ export function resolveConfig(
   for (const db of [dbUrl, ...Object.values(file?.projects ?? {}).map((p) => p?.db)]) {
     secrets.push(...connectionStringSecrets(db), ...urlSecrets(db));
   }
+  const io = ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]);
   return {
     dbUrl,
     storageUrl,
-    s3,
+    // --io-timeout bounds the storage's connections too.
+    s3: s3 && { ...s3, ioTimeoutMs: io },
     project,
     tenantColumn,
     rules: pc.tables ?? {},
@@ -89,7 +91,7 @@ export function resolveConfig(
     configPath,
     file,
     secrets,
-    ioTimeoutMs: ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]),
+    ioTimeoutMs: io,
   };
 }
 

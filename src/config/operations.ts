@@ -190,6 +190,13 @@ function fromEnv(flags: OperationsFlags, env: Env, options: LoadOperationsOption
     });
   if (options.requireCron && !env["PGSNAP_SCHEDULE"])
     problems.push({ path: "PGSNAP_SCHEDULE", message: 'is not set (the cron of the job, e.g. "0 3 * * *")' });
+  // A scheduler has no default storage: in a container ./backups is the container's own
+  // throwaway file system, so every backup would vanish with it.
+  if (options.requireCron && !(flags.storage ?? env["PGSNAP_STORAGE"]))
+    problems.push({
+      path: "PGSNAP_STORAGE",
+      message: "is not set (where the scheduler writes snapshots: s3://bucket/prefix, or a directory on a volume)",
+    });
   const project = flags.project ?? env["PGSNAP_PROJECT"] ?? (dbUrl ? databaseName(dbUrl) : undefined) ?? "default";
   const raw = {
     projects: { [project]: envProject(flags, env) },

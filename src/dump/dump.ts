@@ -22,6 +22,7 @@ import {
   type TenantPlan,
 } from "../db/plan.js";
 import { quoteTable, relationSql } from "../db/quote.js";
+import { readRowEstimates } from "../db/row-estimates.js";
 import { canonicalTenant, tenantKeyColumn } from "../db/tenant-value.js";
 import { readSourceIdentity } from "../db/source-identity.js";
 import { pinnedSettings } from "../db/session.js";
@@ -34,6 +35,7 @@ import {
   type ManifestTable,
   type SnapshotScope,
 } from "../format/manifest.js";
+import { sumKnown, type ProgressEvent } from "../format/progress.js";
 import { newSnapshotId } from "../format/snapshot-id.js";
 import { TenantFrameStream } from "../format/tenant-frames.js";
 import { createCompressStream } from "../format/zstd.js";
@@ -64,10 +66,13 @@ export interface DumpOptions {
   onProgress?: ((event: DumpProgress) => void) | undefined;
 }
 
-export interface DumpProgress {
+/**
+ * Progress of one table of a dump: emitted every ~250 ms while its rows stream and once when it
+ * is finished (`finished`); `done` / `total` count finished tables, as `tablesDone` / `tablesTotal`.
+ */
+export interface DumpProgress extends ProgressEvent {
+  phase: "dump";
   snapshot: string;
-  table: string;
-  rows: number;
   storedBytes: number;
   done: number;
   total: number;
@@ -167,31 +172,51 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
 
     let done = 0;
     const queue = [...items];
-    const runWorker = async (client: pg.Client) => {
+    // Estimates only for progress (ETA); a tenant's share of a table is unknown, so none there.
+    const estimates =
+      options.onProgress && scope !== "tenant"
+        ? await readRowEstimates(
+            main,
+            dumped.map((p) => p.table.oid),
+          )
+        : new Map<number, number>();
+    const runTotalRows = sumKnown(items.map((i) => estimates.get(i.plan.table.oid)));
+    const runWorker = async (client: pg.Client, worker: number) => {
       for (let item = queue.shift(); item; item = queue.shift()) {
         if (signal.aborted) throw options.signal?.aborted ? new InterruptedError() : signal.reason;
-        const entry = await dumpTable(client, item, plan, project, options.storage, level, signal);
+        const current = item;
+        const report = (rows: number, bytes: number, storedBytes: number, finished: boolean) =>
+          options.onProgress?.({
+            phase: "dump",
+            snapshot: current.snap.id,
+            table: current.plan.table.id,
+            worker,
+            rows,
+            bytes,
+            storedBytes,
+            totalRows: estimates.get(current.plan.table.oid),
+            finished,
+            done,
+            total: items.length,
+            tablesDone: done,
+            tablesTotal: items.length,
+            runTotalRows,
+          });
+        const entry = await dumpTable(client, item, plan, project, options.storage, level, signal, report);
         const keys = written.get(item.snap.id) ?? [];
         keys.push(snapshotPrefix(project, item.snap.id) + entry.object);
         written.set(item.snap.id, keys);
         item.snap.tables.push(entry);
         done++;
-        options.onProgress?.({
-          snapshot: item.snap.id,
-          table: entry.table,
-          rows: entry.rows,
-          storedBytes: entry.storedBytes,
-          done,
-          total: items.length,
-        });
+        report(entry.rows, entry.bytes, entry.storedBytes, true);
       }
     };
     // The first failure stops the other workers; wait for all of them before cleaning up, so no
     // object lands after the cleanup.
     let firstError: { err: unknown } | undefined;
     await Promise.allSettled(
-      [main, ...workers].map((c) =>
-        runWorker(c).catch((err: unknown) => {
+      [main, ...workers].map((c, worker) =>
+        runWorker(c, worker).catch((err: unknown) => {
           firstError ??= { err };
           stop.abort(err);
         }),
@@ -509,24 +534,28 @@ async function dumpTable(
   storage: Storage,
   level: number,
   signal: AbortSignal | undefined,
+  onTick?: (rows: number, bytes: number, storedBytes: number, finished: boolean) => void,
 ): Promise<ManifestTable> {
   const t = item.plan.table;
   const object = item.object;
   const key = snapshotPrefix(project, item.snap.id) + object;
   const { sql, filter, columns } = tableQuery(plan, item.plan, item.snap.tenant, item.framed);
   const source = client.query(copyTo(`COPY (${sql}) TO STDOUT`));
-  const json = new CopyToNdjson({ columns, tenantKeyFirst: item.framed });
+  // Framed: runs of one tenant's rows between records, so the framer never parses a row again.
+  const json = new CopyToNdjson({ columns, tenantKeyFirst: item.framed, groupRecords: item.framed });
   // Uncompressed size only: hashing the raw bytes too would cost ~0.5 s per GB for nothing.
   const raw = new ByteCounter();
   const stored = new DigestStream();
-  const framer = item.framed ? new TenantFrameStream({ level }) : undefined;
+  const framer = item.framed ? new TenantFrameStream({ level, input: "group-records" }) : undefined;
   const encoder = framer ?? createCompressStream(level);
+  const ticker = onTick && setInterval(() => onTick(json.rows, raw.bytes, stored.bytes, false), 250);
+  onTick?.(0, 0, 0, false);
   const [, put] = await Promise.all([
     pipeline(source, json, raw, encoder, stored, { signal }).catch((err: unknown) => {
       throw customFilterError(err, plan, item.plan.table.id, item.framed);
     }),
     storage.put(key, stored, { signal }),
-  ]);
+  ]).finally(() => clearInterval(ticker));
   const frames: FrameEntry[] | undefined = framer?.frames.map((f) => ({
     tenant: tenantOfFrame(f.key),
     offset: f.offset,

@@ -9,7 +9,7 @@ import { IntegrityError, PgsnapError, UsageError } from "../errors.js";
 import { DigestStream, sha256Hex } from "../format/digest.js";
 import { LineFilter } from "../format/line-filter.js";
 import { manifestName, manifestTenant, type Manifest, type ManifestTable } from "../format/manifest.js";
-import { rawEqualsTenant, scanValues } from "../format/row-scan.js";
+import { RowScanner, rawEqualsTenant } from "../format/row-scan.js";
 import { compressBuffer, createCompressStream, createDecompressStream } from "../format/zstd.js";
 import { findSnapshot, type SnapshotFilter } from "../snapshots/list-snapshots.js";
 import { snapshotPrefix } from "../storage/keys.js";
@@ -153,19 +153,21 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
         }));
       let keep: (line: Buffer) => boolean;
       if ("column" in owner) {
-        const key = [JSON.stringify(owner.column)];
-        keep = (line) => rawEqualsTenant(scanValues(line, key)[0], tenant, keyType);
+        const scanner = new RowScanner([JSON.stringify(owner.column)]);
+        const sameTenant = cachedTenantTest(tenant, keyType);
+        keep = (line) => sameTenant(scanner.values(line)[0]);
       } else {
         const parentKeys = wantedKeys.get(`${owner.refTable}|${owner.refColumns.join(",")}`)!;
-        const cols = owner.columns.map((c) => JSON.stringify(c));
+        const scanner = new RowScanner(owner.columns.map((c) => JSON.stringify(c)));
         keep = (line) => {
-          const vals = scanValues(line, cols);
+          const vals = scanner.values(line);
           return !vals.some((v) => v === undefined || v === "null") && parentKeys.has(vals.join("\u0000"));
         };
       }
+      const collectors = collect.map((c) => ({ scanner: new RowScanner(c.cols), set: c.set }));
       const filter = new LineFilter((line) => {
         if (!keep(line)) return false;
-        for (const c of collect) c.set.add(scanValues(line, c.cols).join("\u0000"));
+        for (const c of collectors) c.set.add(c.scanner.values(line).join("\u0000"));
         return true;
       });
       const srcDigest = new DigestStream();
@@ -230,6 +232,25 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
     signal: options.signal,
   });
   return snapshotResult(manifest, to);
+}
+
+/**
+ * rawEqualsTenant(raw, tenant, keyType) remembered per raw value: a tenant column holds few
+ * distinct values, and the canonical comparison (JSON.parse, a regular expression) is costly per
+ * row. Bounded, so a column of unique values cannot grow it without limit.
+ */
+function cachedTenantTest(tenant: string, keyType: string | undefined): (raw: string | undefined) => boolean {
+  const seen = new Map<string, boolean>();
+  return (raw) => {
+    if (raw === undefined) return false;
+    let same = seen.get(raw);
+    if (same === undefined) {
+      same = rawEqualsTenant(raw, tenant, keyType);
+      if (seen.size >= 65_536) seen.clear();
+      seen.set(raw, same);
+    }
+    return same;
+  };
 }
 
 function tenantEntry(

@@ -403,6 +403,25 @@ describe("CopyToNdjson", () => {
     );
   });
 
+  it("writes runs of one tenant between records with groupRecords", async () => {
+    const data = Buffer.from('7\t1\tx\tt\t2\n7\t2\ty\tf\t3\n8\t3\tz\t\\N\t4\na"b\\\\\t4\tw\tt\t5\n7\t5\tv\tt\t6\n');
+    const options = { columns: MIXED, tenantKeyFirst: true, groupRecords: true };
+    const expected =
+      '\x02K"7"\n{"id":1,"s":"x","ok":true,"n":2}\n{"id":2,"s":"y","ok":false,"n":3}\n\x02E2\n' +
+      '\x02K"8"\n{"id":3,"s":"z","ok":null,"n":4}\n\x02E1\n' +
+      '\x02K"a\\"b\\\\"\n{"id":4,"s":"w","ok":true,"n":5}\n\x02E1\n' +
+      // a key seen again later starts a new run: the framer downstream refuses it
+      '\x02K"7"\n{"id":5,"s":"v","ok":true,"n":6}\n\x02E1\n';
+    for (const size of [1, 3, 7, 1000]) {
+      const { out, rows } = await through(options, chunked(data, size));
+      expect(out.toString()).toBe(expected);
+      expect(rows).toBe(5);
+    }
+    expect((await through(options, [])).out.length).toBe(0);
+    const err = await through(options, [Buffer.from("7\t1\tx\tt\t2\n\\N\t2\ty\tf\t3\n")]).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/row 2 .*tenant key is NULL/);
+  });
+
   it("fails a final row without its newline, naming the row", async () => {
     const data = Buffer.concat([HOSTILE, Buffer.from("9\tcut")]);
     for (const chunks of [[data], chunked(data, 5)]) {

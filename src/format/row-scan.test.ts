@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { rawEqualsTenant, scanValues } from "./row-scan.js";
+import { RowScanner, rawEqualsTenant, scanValues } from "./row-scan.js";
 
 const row = (s: string) => Buffer.from(s, "utf8");
 
@@ -25,6 +25,31 @@ describe("scanValues", () => {
   });
   it("rejects a non-object", () => {
     expect(() => scanValues(row("[1,2]"), ['"a"'])).toThrow(/not a JSON object/);
+  });
+});
+
+describe("RowScanner", () => {
+  const keys = ['"user_id"', '"id"', JSON.stringify('a"b')];
+  it.each([
+    ['{"id":7,"user_id":42,"a\\"b":"x"}'],
+    ['{"user_id":"t,1","id":-1.5e3,"a\\"b":null}'],
+    // the key's text inside string values: `"` is always escaped there, so no false match
+    ['{"name":"x\\",\\"user_id\\":9","user_id":1,"id":2,"a\\"b":3}'],
+    // a nested object holding the same key before the row's own
+    ['{"x":{"q":1,"user_id":99},"user_id":1,"id":2,"a\\"b":[1,{"id":5}]}'],
+    // a `{` in a string before the key: the fast search steps aside
+    ['{"j":"{\\"a\\":1}","user_id":3,"id":4,"a\\"b":true}'],
+    // whitespace, a missing key
+    ['{ "user_id" : 5 , "id": 6}'],
+    ['{"id":6,"user_id": 5}'],
+    ['{"id":6}'],
+    ['{"user_id":"ação 🎉","id":0,"a\\"b":false}'],
+  ])("gives what scanValues gives: %s", (text) => {
+    const line = row(text);
+    expect(new RowScanner(keys).values(line)).toEqual(scanValues(line, keys));
+  });
+  it("finds values without walking the row when it is flat", () => {
+    expect(new RowScanner(['"user_id"']).values(row('{"id":1,"user_id":"42"}'))).toEqual(['"42"']);
   });
 });
 

@@ -41,8 +41,19 @@ interface Result {
   stream: TenantFrameStream;
 }
 
-async function frame(chunks: readonly Buffer[], level = 3): Promise<Result> {
-  const stream = createTenantFrameStream({ level });
+/** The same tenants as CopyToNdjson's groupRecords output: records around each tenant's rows. */
+function records(tenants: readonly Tenant[]): Buffer {
+  return Buffer.from(
+    tenants.map(([key, rows]) => `\x02K${key}\n${rows.map((r) => `${r}\n`).join("")}\x02E${rows.length}\n`).join(""),
+  );
+}
+
+async function frame(
+  chunks: readonly Buffer[],
+  level = 3,
+  input: "keyed-lines" | "group-records" = "keyed-lines",
+): Promise<Result> {
+  const stream = createTenantFrameStream({ level, input });
   const out: Buffer[] = [];
   await pipeline(Readable.from(chunks), stream, async (source: AsyncIterable<Buffer>) => {
     for await (const c of source) out.push(c);
@@ -100,6 +111,34 @@ const SMALL: Tenant[] = [
   ['"a\\"b"', ['{"k":"a\\"b"}']],
   ['"x"', ['{"id":6}']],
 ];
+
+describe("TenantFrameStream, group-records input", () => {
+  it("frames and indexes exactly as keyed lines do, whatever the chunk boundaries", async () => {
+    const expected = await frame([input(SMALL)]);
+    const data = records(SMALL);
+    for (const size of [1, 2, 5, 64, data.length]) {
+      const r = await frame(chunked(data, size), 3, "group-records");
+      checkFramed(r, SMALL);
+      expect(r.output.equals(expected.output)).toBe(true);
+      expect(r.frames).toEqual(expected.frames);
+      expect(r.stream.rows).toBe(expected.stream.rows);
+    }
+  });
+
+  it("refuses malformed record streams", async () => {
+    const bad = async (text: string) =>
+      (await frame([Buffer.from(text)], 3, "group-records").catch((e: unknown) => e)) as IntegrityError;
+    expect((await bad('{"id":1}\n')).code).toBe("TENANT_LINE_MALFORMED");
+    expect((await bad('\x02K1\n{"id":1}\n\x02K2\n')).code).toBe("TENANT_LINE_MALFORMED");
+    expect((await bad('\x02K1\n{"id":1}\n\x02Ex\n')).code).toBe("TENANT_LINE_MALFORMED");
+    expect((await bad("\x02Z\n")).code).toBe("TENANT_LINE_MALFORMED");
+    expect((await bad('\x02K1\n{"id":1}\n')).code).toBe("TENANT_INPUT_TRUNCATED");
+    expect((await bad('\x02K1\n{"id":1}\n\x02E1')).code).toBe("TENANT_INPUT_TRUNCATED");
+    expect((await bad('\x02K1\n{"id":1}\n\x02E1\n\x02K2\n{}\n\x02E1\n\x02K1\n{}\n\x02E1\n')).code).toBe(
+      "TENANT_NOT_GROUPED",
+    );
+  });
+});
 
 describe("TenantFrameStream", () => {
   it("writes one self-contained frame per tenant, readable whole by zstd -dc", async () => {

@@ -43,6 +43,13 @@ export interface TenantFrameStreamOptions extends ZstdEncoderOptions {
   collectFrames?: boolean | undefined;
   /** Readable-side high-water mark in bytes. */
   highWaterMark?: number | undefined;
+  /**
+   * The input's shape: `"keyed-lines"` (default), `<tenantKeyJson>\x02<rowJson>\n` per row; or
+   * `"group-records"`, CopyToNdjson's `groupRecords` output: `\x02K<tenantKeyJson>\n`, that
+   * tenant's `<rowJson>\n` lines, `\x02E<rows>\n`, and so on. Row bytes between records are
+   * handed to zstd a span at a time, never parsed line by line.
+   */
+  input?: "keyed-lines" | "group-records" | undefined;
 }
 
 const SEP = 0x02;
@@ -87,6 +94,11 @@ export class TenantFrameStream extends Transform {
   readonly #encoder: ZstdFrameEncoder;
   readonly #onFrame: ((frame: TenantFrame) => void) | undefined;
   readonly #collect: boolean;
+  readonly #records: boolean;
+  /** group-records: inside a record (after its \x02, before its \n); its bytes so far. */
+  #inRecord = false;
+  #recordParts: Buffer[] = [];
+  #recordLength = 0;
   /** Keys (as latin1 strings: one char per byte, so distinct bytes stay distinct) already closed. */
   readonly #closed = new Set<string>();
   #frame: OpenFrame | null = null;
@@ -112,9 +124,10 @@ export class TenantFrameStream extends Transform {
 
   constructor(options: TenantFrameStreamOptions) {
     super({ highWaterMark: options.highWaterMark });
-    this.#encoder = new ZstdFrameEncoder(options.level, options);
+    this.#encoder = new ZstdFrameEncoder(options.level, { ...options, workers: options.workers ?? 1 });
     this.#onFrame = options.onFrame;
     this.#collect = options.collectFrames !== false;
+    this.#records = options.input === "group-records";
   }
 
   /** Frames closed so far. */
@@ -139,7 +152,8 @@ export class TenantFrameStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     try {
-      this.#parse(chunk);
+      if (this.#records) this.#parseRecords(chunk);
+      else this.#parse(chunk);
       this.#pushOutput();
     } catch (err) {
       done(err as Error);
@@ -150,6 +164,13 @@ export class TenantFrameStream extends Transform {
 
   override _flush(done: TransformCallback): void {
     try {
+      if (this.#records && (this.#inRecord || this.#frame !== null)) {
+        throw new IntegrityError(
+          "TENANT_INPUT_TRUNCATED",
+          `tenant-grouped input ended inside the rows of a tenant (no end record after row ${this.#rows})`,
+          { hint: "the COPY output was cut short; run the dump again" },
+        );
+      }
       if (!this.#inKey || this.#keyLength > 0) {
         throw new IntegrityError(
           "TENANT_INPUT_TRUNCATED",
@@ -215,6 +236,71 @@ export class TenantFrameStream extends Transform {
         (this.#frame as OpenFrame).rows++;
       }
     }
+  }
+
+  /** group-records input: row spans go to the open frame, records open and close frames. */
+  #parseRecords(chunk: Buffer): void {
+    const end = chunk.length;
+    let pos = 0;
+    while (pos < end) {
+      if (this.#inRecord) {
+        const lf = chunk.indexOf(LF, pos);
+        const part = chunk.subarray(pos, lf === -1 ? end : lf);
+        this.#recordLength += part.length;
+        if (this.#recordLength > MAX_KEY_BYTES) this.#badRecord("is too long");
+        if (part.length > 0) this.#recordParts.push(Buffer.from(part));
+        if (lf === -1) return;
+        const record =
+          this.#recordParts.length === 1 ? this.#recordParts[0]! : Buffer.concat(this.#recordParts, this.#recordLength);
+        this.#recordParts = [];
+        this.#recordLength = 0;
+        this.#inRecord = false;
+        this.#record(record);
+        pos = lf + 1;
+        continue;
+      }
+      const sep = chunk.indexOf(SEP, pos);
+      const dataEnd = sep === -1 ? end : sep;
+      if (dataEnd > pos) {
+        if (this.#frame === null) this.#badRecord("is missing: rows come before any tenant's start record");
+        this.#stageRow(chunk, pos, dataEnd);
+      }
+      if (sep === -1) return;
+      this.#inRecord = true;
+      pos = sep + 1;
+    }
+  }
+
+  /** One record without its \x02 and \n: `K<keyJson>` opens a frame, `E<rows>` closes it. */
+  #record(record: Buffer): void {
+    const type = record[0];
+    if (type === 0x4b /* K */) {
+      if (this.#frame !== null) this.#badRecord("starts a tenant before the previous one ended");
+      this.#keyParts = [record.subarray(1)];
+      this.#keyLength = record.length - 1;
+      this.#endKey();
+      return;
+    }
+    if (type === 0x45 /* E */) {
+      const frame = this.#frame;
+      const text = record.toString("latin1", 1);
+      if (frame === null || !/^\d+$/.test(text)) this.#badRecord("ends no tenant or has no row count");
+      frame.rows = Number(text);
+      this.#rows += frame.rows;
+      this.#closeFrame();
+      return;
+    }
+    this.#badRecord("has an unknown type");
+  }
+
+  #badRecord(what: string): never {
+    throw new IntegrityError(
+      "TENANT_LINE_MALFORMED",
+      `tenant-grouped input after row ${this.#rows}: a record ${what}`,
+      {
+        hint: "the input must be CopyToNdjson's groupRecords output",
+      },
+    );
   }
 
   #addKeyPart(part: Buffer): void {

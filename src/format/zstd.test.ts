@@ -126,6 +126,24 @@ describe("createCompressStream / createDecompressStream", () => {
     await expect(run(createDecompressStream(), [Buffer.from("not zstd at all")])).rejects.toThrow();
   });
 
+  it("compresses on a zstd worker thread by default; both ways round-trip a multi-job input", async () => {
+    // 7 MB: several 2 MiB worker jobs. The worker's job boundaries change the bytes (not the
+    // content), so equal output would mean the stream compressed on the calling thread.
+    const data = mixedData(7_000_000, rng(11));
+    const chunks = randomChunks(data, 70_000, rng(12));
+    const threaded = await run(createCompressStream(3), chunks);
+    const inline = await run(createCompressStream(3, { workers: 0 }), chunks);
+    expect(threaded.equals(inline)).toBe(false);
+    for (const compressed of [threaded, inline]) {
+      expect(decompressBuffer(compressed).equals(data)).toBe(true);
+      const file = join(dir, "workers.zst");
+      writeFileSync(file, compressed);
+      expect(frameCount(file)).toBe(1);
+    }
+    expect(() => createCompressStream(3, { workers: -1 })).toThrow(RangeError);
+    expect(() => createCompressStream(3, { workers: 1.5 })).toThrow(RangeError);
+  });
+
   it("rejects levels outside 1-19", () => {
     expect(() => createCompressStream(0)).toThrow(RangeError);
     expect(() => createCompressStream(20)).toThrow(RangeError);

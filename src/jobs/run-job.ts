@@ -7,13 +7,14 @@
  * job; a notification that fails is logged and never changes the result.
  */
 import type { JobDefinition, Notifier, Operations, ProjectTarget } from "../config/operations.js";
-import { dump, type SnapshotResult } from "../dump/dump.js";
+import { dump, type DumpProgress, type SnapshotResult } from "../dump/dump.js";
 import { ExitCode, InterruptedError, LockedError, PgsnapError, redactSecrets } from "../errors.js";
 import type { Manifest, SnapshotScope } from "../format/manifest.js";
+import { throttleProgress } from "../format/progress.js";
 import { notifyRun, type NotifyLog } from "../notify/notify.js";
 import { worstStatus, type JobRun, type ProjectRun, type RunError, type RunSummary } from "../notify/summary.js";
 import { prune } from "../prune/prune.js";
-import { listSnapshots } from "../snapshots/list-snapshots.js";
+import { findSnapshot, listSnapshots } from "../snapshots/list-snapshots.js";
 import { openStorage } from "../storage/open-storage.js";
 import type { Storage } from "../storage/storage.js";
 import { restoreTest } from "../verify/restore-test.js";
@@ -142,14 +143,21 @@ async function runProject(
       tenants: typeof job.scope === "object" ? job.scope.tenants : undefined,
       allTenants: job.scope === "all-tenants",
       signal,
-      onProgress: (e) =>
-        emit("debug", "table-done", {
-          snapshot: e.snapshot,
-          table: e.table,
-          rows: e.rows,
-          done: e.done,
-          total: e.total,
-        }),
+      // dump reports every 250 ms while a table streams: log its first and last event and one
+      // per table every 30 s in between.
+      onProgress: throttleProgress<DumpProgress>(
+        (e) =>
+          emit("debug", e.finished ? "table-done" : "table-progress", {
+            snapshot: e.snapshot,
+            table: e.table,
+            rows: e.rows,
+            bytes: e.bytes,
+            ...(e.totalRows !== undefined ? { estimatedRows: e.totalRows } : {}),
+            done: e.done,
+            total: e.total,
+          }),
+        30_000,
+      ),
     });
     for (const r of results) {
       run.snapshots.push(r.id);
@@ -162,9 +170,12 @@ async function runProject(
 
     const manifests: Manifest[] = [];
     for (const id of run.snapshots) {
+      if (job.verify === "none") {
+        manifests.push(await findSnapshot(storage, target.name, id, { signal }));
+        continue;
+      }
       const { manifest, result } = await verifySnapshot({ storage, project: target.name, snapshot: id, signal });
       manifests.push(manifest);
-      if (job.verify === "none") continue;
       if (job.verify === "restore-test" && result.ok) {
         result.restoreTest = await restoreTest(connection, storage, manifest, signal);
         result.ok = result.restoreTest.ok;

@@ -23,6 +23,8 @@ export interface VerifyObjectResult {
   rows: number;
   storedBytes: number;
   ok: boolean;
+  /** `ok`; `missing` (no such object); `damaged` (checksum, size, rows or decompression wrong). */
+  verdict: "ok" | "missing" | "damaged";
   problems: string[];
 }
 
@@ -95,10 +97,19 @@ async function verifyObject(
   signal: AbortSignal | undefined,
 ): Promise<VerifyObjectResult> {
   const problems: string[] = [];
-  const out: VerifyObjectResult = { table: t.table, object: t.object, rows: 0, storedBytes: 0, ok: false, problems };
+  const out: VerifyObjectResult = {
+    table: t.table,
+    object: t.object,
+    rows: 0,
+    storedBytes: 0,
+    ok: false,
+    verdict: "damaged",
+    problems,
+  };
   const info = await storage.stat(prefix + t.object, { signal });
   if (!info) {
     problems.push("object is missing");
+    out.verdict = "missing";
     return out;
   }
   out.storedBytes = info.size;
@@ -121,6 +132,7 @@ async function verifyObject(
   if (counter.bytes !== t.bytes) problems.push(`holds ${counter.bytes} bytes of rows, the manifest says ${t.bytes}`);
   problems.push(...frames.problems());
   out.ok = problems.length === 0;
+  if (out.ok) out.verdict = "ok";
   return out;
 }
 

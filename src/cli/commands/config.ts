@@ -57,7 +57,13 @@ export function describeOperations(ops: Operations, now: Date = new Date()) {
 
 /** Adds the `config` group to the program. */
 export function registerConfig(program: Command, contextFor: ContextFor): void {
-  const config = program.command("config").description("check the config file, or print its JSON Schema");
+  const config = program
+    .command("config")
+    .description("check the config file, or print its JSON Schema")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  pgsnap config check --config pgsnap.config.json\n  pgsnap config schema > pgsnap.config.schema.json",
+    );
   config
     .command("check")
     .description("validate the config (every problem at once); show projects, jobs and notifiers, secrets as ***")
@@ -110,6 +116,7 @@ export function registerConfig(program: Command, contextFor: ContextFor): void {
   config
     .command("schema")
     .description('print the JSON Schema of the config file (for "$schema" in editors)')
+    .addHelpText("after", "\nExamples:\n  pgsnap config schema > pgsnap.config.schema.json")
     .action(() => {
       process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + "\n");
     });

@@ -4,7 +4,7 @@ import { dump } from "../../dump/dump.js";
 import { MAX_ZSTD_LEVEL, MIN_ZSTD_LEVEL } from "../../format/zstd.js";
 import type { ContextFor } from "../context.js";
 import { collect, intOption, list } from "../flags.js";
-import { formatBytes } from "../output.js";
+import { countOf, formatBytes } from "../output.js";
 import { storageOf } from "../targets.js";
 
 /** Adds `dump` to the program. */
@@ -48,6 +48,7 @@ export function registerDump(program: Command, contextFor: ContextFor): void {
       ) => {
         const { config, out, signal } = contextFor(cmd);
         const storage = storageOf(config);
+        const view = out.progressView();
         try {
           const results = await dump({
             connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
@@ -63,19 +64,19 @@ export function registerDump(program: Command, contextFor: ContextFor): void {
             jobs: opts.jobs,
             compressionLevel: opts.compressionLevel,
             signal,
-            onProgress: (e) =>
-              out.progress(`[${e.done}/${e.total}] ${e.table}: ${e.rows} rows, ${formatBytes(e.storedBytes)}`),
+            onProgress: (e) => view.update(e),
           });
-          out.progressDone();
+          view.stop();
           out.result({ snapshots: results }, () =>
             results
               .map(
                 (r) =>
-                  `snapshot ${r.id} (${r.scope}${r.tenants && r.scope === "tenant" ? ` ${r.tenants.join(",")}` : ""}): ${r.tables.length} tables, ${r.rows} rows, ${formatBytes(r.storedBytes)} in ${(r.durationMs / 1000).toFixed(1)} s → ${r.location}`,
+                  `snapshot ${r.id} (${r.scope}${r.tenants && r.scope === "tenant" ? ` ${r.tenants.join(",")}` : ""}): ${countOf(r.tables.length, "table")}, ${countOf(r.rows, "row")}, ${formatBytes(r.storedBytes)} in ${(r.durationMs / 1000).toFixed(1)} s → ${r.location}`,
               )
               .join("\n"),
           );
         } finally {
+          view.stop();
           await storage.close();
         }
       },

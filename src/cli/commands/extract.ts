@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { extract } from "../../extract/extract.js";
 import { openStorage } from "../../storage/open-storage.js";
 import type { ContextFor } from "../context.js";
+import { countOf } from "../output.js";
 import { projectWithoutDb, s3Of, storageOf } from "../targets.js";
 
 /** Adds `extract` to the program. */
@@ -36,7 +37,7 @@ export function registerExtract(program: Command, contextFor: ContextFor): void 
         out.result(
           { snapshots: [snapshot] },
           () =>
-            `snapshot ${snapshot.id} (tenant ${opts.tenant}): ${snapshot.tables.length} tables, ${snapshot.rows} rows → ${snapshot.location}`,
+            `snapshot ${snapshot.id} (tenant ${opts.tenant}): ${countOf(snapshot.tables.length, "table")}, ${countOf(snapshot.rows, "row")} → ${snapshot.location}`,
         );
       } finally {
         await storage.close();

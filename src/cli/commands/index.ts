@@ -4,6 +4,7 @@
  */
 import type { RegisterCommand } from "../context.js";
 import { registerConfig } from "./config.js";
+import { registerDoctor } from "./doctor.js";
 import { registerDump } from "./dump.js";
 import { registerExtract } from "./extract.js";
 import { registerInspect } from "./inspect.js";
@@ -11,6 +12,7 @@ import { registerList } from "./list.js";
 import { registerNotify } from "./notify.js";
 import { registerPlan } from "./plan.js";
 import { registerPrune } from "./prune.js";
+import { registerReport } from "./report.js";
 import { registerRestore } from "./restore.js";
 import { registerRun } from "./run.js";
 import { registerSchedule } from "./schedule.js";
@@ -31,4 +33,6 @@ export const commands: readonly RegisterCommand[] = [
   registerSchedule,
   registerConfig,
   registerNotify,
+  registerDoctor,
+  registerReport,
 ];

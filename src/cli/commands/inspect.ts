@@ -11,6 +11,7 @@ export function registerInspect(program: Command, contextFor: ContextFor): void 
   program
     .command("inspect")
     .description("show a snapshot's manifest")
+    .addHelpText("after", "\nExamples:\n  pgsnap inspect latest\n  pgsnap inspect 20260118T030000Z-3f9a --json")
     .argument("<snapshot>", "snapshot id or latest")
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);

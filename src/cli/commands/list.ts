@@ -10,6 +10,7 @@ export function registerList(program: Command, contextFor: ContextFor): void {
   program
     .command("list")
     .description("list complete snapshots, newest first")
+    .addHelpText("after", "\nExamples:\n  pgsnap list\n  pgsnap list --tenant 42 --json")
     .option("--tenant <id>", "only snapshots that contain this tenant")
     .action(async (opts: { tenant?: string }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);

@@ -7,11 +7,15 @@ import { formatTable } from "../output.js";
 
 /** Adds the `notify` group to the program. */
 export function registerNotify(program: Command, contextFor: ContextFor): void {
-  const notify = program.command("notify").description("notifications");
+  const notify = program
+    .command("notify")
+    .description("notifications")
+    .addHelpText("after", "\nExamples:\n  pgsnap notify test\n  pgsnap notify test ops --config pgsnap.config.json");
   notify
     .command("test")
     .description("send a test message through each notifier (or the named one); exit 11 if one cannot be delivered")
     .argument("[name]", "notifier name (a key of notify in the config)")
+    .addHelpText("after", "\nExamples:\n  pgsnap notify test\n  pgsnap notify test ops")
     .action(async (name: string | undefined, _opts: unknown, cmd: Command) => {
       const { ctx, ops } = operationsFor(cmd, contextFor);
       const results = await testNotifiers(ops.notifiers, name, {

@@ -11,6 +11,7 @@ export function registerPlan(program: Command, contextFor: ContextFor): void {
   program
     .command("plan")
     .description("show how every table's rows are told apart by tenant")
+    .addHelpText("after", "\nExamples:\n  pgsnap plan --tenant-column store_id\n  pgsnap plan --tenant 42 --json")
     .option("--tenant <id>", "show the filters for this tenant")
     .action(async (opts: { tenant?: string }, cmd: Command) => {
       const { config, out } = contextFor(cmd);
