@@ -197,6 +197,24 @@ describe("S3 faults", () => {
     }
   });
 
+  it("an S3 server that stops answering: exit 11 after --io-timeout with a hint, not a hang", async () => {
+    // Issue 9 item 9: an S3 stall hung a dump for 150 s until it was killed.
+    const storage = await bucketOf();
+    own.setFaults([{ op: ["uploadPart", "putObject"], action: "stall" }]);
+    const started = Date.now();
+    let r;
+    try {
+      r = await run(storage, ["dump"], s3env(own, { PGSNAP_IO_TIMEOUT: "2" }));
+    } finally {
+      own.clearFaults();
+    }
+    expect(r.code, r.stderr).toBe(11);
+    expect(r.stderr).toMatch(/moved no byte for 2 s/);
+    expect(r.stderr).toMatch(/hint:.*--io-timeout/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect((await run(storage, ["list"])).json.snapshots).toEqual([]);
+  });
+
   it("a download cut midway: verify and restore exit 11 (the snapshot is fine), not 12", async () => {
     const storage = await bucketOf();
     const d = await run(storage, ["dump", "--all-tenants"]);

@@ -1,11 +1,16 @@
 /** The storage and project a command works on, from the resolved config. */
 import { openStorage } from "../storage/open-storage.js";
-import type { Storage } from "../storage/storage.js";
+import type { S3Settings, Storage } from "../storage/storage.js";
 import type { ResolvedConfig } from "../config/config.js";
 
 /** Opens the storage the resolved config names. */
 export function storageOf(config: ResolvedConfig): Storage {
-  return openStorage(config.storageUrl, config.s3);
+  return openStorage(config.storageUrl, s3Of(config));
+}
+
+/** The config's S3 settings with its --io-timeout (a stalled S3 connection fails the run). */
+export function s3Of(config: ResolvedConfig): S3Settings | undefined {
+  return config.s3 === undefined ? undefined : { ...config.s3, ioTimeoutMs: config.ioTimeoutMs };
 }
 
 /** Project label for commands that do not connect: config/flag, else the database name of the URL. */

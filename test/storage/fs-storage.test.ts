@@ -108,7 +108,8 @@ describe("FsStorage on disk", () => {
     const err = await new FsStorage(file).putBytes("k/v.bin", Buffer.from("v")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).exitCode).toBe(11);
-    expect((err as StorageError).code).toBe("STORAGE_IO");
+    // a directory cannot be made there: the same class of failure as /proc (see below)
+    expect((err as StorageError).code).toBe("STORAGE_NOT_WRITABLE");
     expect((err as StorageError).message).toContain("k/v.bin");
     expect(await new FsStorage(file).list("")).toEqual([]);
   });

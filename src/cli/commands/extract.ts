@@ -4,7 +4,7 @@ import { extract } from "../../extract/extract.js";
 import { openStorage } from "../../storage/open-storage.js";
 import type { ContextFor } from "../context.js";
 import { countOf } from "../output.js";
-import { projectWithoutDb, storageOf } from "../targets.js";
+import { projectWithoutDb, s3Of, storageOf } from "../targets.js";
 
 /** Adds `extract` to the program. */
 export function registerExtract(program: Command, contextFor: ContextFor): void {
@@ -22,7 +22,7 @@ export function registerExtract(program: Command, contextFor: ContextFor): void 
     .action(async (ref: string, opts: { tenant: string; to?: string; allowEmpty?: boolean }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
       const storage = storageOf(config);
-      const to = opts.to ? openStorage(opts.to, config.s3) : undefined;
+      const to = opts.to ? openStorage(opts.to, s3Of(config)) : undefined;
       try {
         const snapshot = await extract({
           storage,

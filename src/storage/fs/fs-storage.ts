@@ -352,7 +352,10 @@ export class FsStorage implements Storage {
         "STORAGE_NOT_WRITABLE",
         `cannot create directory ${err.path} for ${where}: ${err.reason} (${code ?? "?"})`,
         {
-          hint: `choose a --storage directory on a file system that holds files (not /proc or /sys), or create ${this.location} first`,
+          hint:
+            err.code === "ENOTDIR"
+              ? `a file is in the way of ${err.path}: choose another --storage or move the file`
+              : `choose a --storage directory on a file system that holds files (not /proc or /sys), or create ${this.location} first`,
           cause: err,
         },
       );
