@@ -12,8 +12,11 @@ import { createDatabase, loadSqlFile, repoRoot, startPostgres, withClient } from
 const bin = join(repoRoot, "bin", "pgsnap.js");
 const storage = process.env["PGSNAP_STORAGE"] ?? "./backups";
 
+/** Bold on a terminal only: escape codes in a pipe or a log file are noise. */
+const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
+
 function step(title: string, args: string[], env: NodeJS.ProcessEnv): void {
-  process.stdout.write(`\n\x1b[1m$ pgsnap ${args.join(" ")}\x1b[0m   # ${title}\n`);
+  process.stdout.write(`\n${bold(`$ pgsnap ${args.join(" ")}`)}   # ${title}\n`);
   const r = spawnSync(process.execPath, [bin, ...args], { stdio: "inherit", env });
   if (r.status !== 0) throw new Error(`pgsnap ${args.join(" ")} exited with ${String(r.status)}`);
 }

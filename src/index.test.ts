@@ -17,6 +17,12 @@ describe("the library API", () => {
       "openStorage",
       "parseManifest",
       "resolveConfig",
+      "loadOperations",
+      "runJobs",
+      "runSchedule",
+      "nextRuns",
+      "testNotifiers",
+      "configJsonSchema",
     ] as const) {
       expect(typeof pgsnap[name], name).toBe("function");
     }

@@ -49,3 +49,36 @@ export {
   type ConfigFile,
   type ProjectConfig,
 } from "./config/config.js";
+export { checkConfig } from "./config/load.js";
+export {
+  configJsonSchema,
+  type JobConfig,
+  type NotifierConfig,
+  type NotifyOn,
+  type ConfigProblem,
+} from "./config/schema.js";
+export {
+  loadOperations,
+  selectJobs,
+  type Operations,
+  type ProjectTarget,
+  type JobDefinition,
+  type JobScope,
+  type JobRetention,
+  type Notifier,
+} from "./config/operations.js";
+export { runJob, runJobs, summaryExitCode, type RunJobOptions, type RunEvent } from "./jobs/run-job.js";
+export { findAnomalies } from "./jobs/anomalies.js";
+export type { RunSummary, JobRun, ProjectRun, RunStatus, RunError } from "./notify/summary.js";
+export {
+  createNotifier,
+  deliver,
+  notifyRun,
+  testNotifiers,
+  NotifyError,
+  type Notifier as NotifierImplementation,
+} from "./notify/notify.js";
+export { nextRun, nextRuns, previousRun } from "./schedule/cron.js";
+export { runSchedule, initialState, jobHealthy, type ScheduleOptions, type JobState } from "./schedule/scheduler.js";
+export { startHealthServer, healthReport, metricsText } from "./schedule/health-server.js";
+export { systemClock, ManualClock, type Clock } from "./schedule/clock.js";

@@ -87,10 +87,10 @@ describe("writes confined to the tenant (class 1)", () => {
       INSERT INTO items SELECT g, 1 + g % 2, 'v' || g FROM generate_series(1, 20) g;`);
     ok(await f.run(["dump", "--tenant", "1"]));
     await f.sql("UPDATE items SET v = 'changed' WHERE user_id = 1");
-    // A concurrent transaction re-assigns item 3 to tenant 2 and holds its lock.
+    // A concurrent transaction re-assigns item 2 (tenant 1's) to tenant 2 and holds its lock.
     await withClient(f.db.url, async (c) => {
       await c.query("BEGIN");
-      await c.query("UPDATE items SET user_id = 2, v = 'now tenant 2' WHERE id = 3");
+      await c.query("UPDATE items SET user_id = 2, v = 'now tenant 2' WHERE id = 2");
       const child = spawnPgsnap([
         "restore",
         "latest",
@@ -109,14 +109,14 @@ describe("writes confined to the tenant (class 1)", () => {
       await waitForLockWait(f, "LOCK TABLE%SHARE ROW EXCLUSIVE%");
       await c.query("COMMIT");
       const code = await done;
-      // Item 3 is tenant 2's now: the UPDATE's own ownership condition skips it, so the tenant's
+      // Item 2 is tenant 2's now: the UPDATE's own ownership condition skips it, so the tenant's
       // rows cannot become the snapshot's and the restore refuses after writing (rolled back).
       expect(code, stderr).toBe(3);
       expect(stderr).toMatch(
         /table public\.items holds \d+ row\(s\) of the tenant, \d+ of the snapshot's \d+ as they were/,
       );
     });
-    const row = await f.sql("SELECT user_id, v FROM items WHERE id = 3");
+    const row = await f.sql("SELECT user_id, v FROM items WHERE id = 2");
     expect(row.rows[0]).toEqual({ user_id: 2, v: "now tenant 2" });
   });
 

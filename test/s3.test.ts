@@ -1,20 +1,20 @@
 /**
  * The command line against S3-compatible storage: the same dump, list, restore, extract, verify
- * and prune flows as on a local directory, plus the faults of S3 (a failing part, a dead server,
- * wrong credentials, a missing bucket, a killed upload, damaged objects).
- * The server is the test harness's s3rver process, or MinIO from docker/compose.yaml when
- * PGSNAP_TEST_S3_ENDPOINT is set (fault injection always uses the harness's own server).
+ * and prune flows as on a local directory, plus the faults of S3 (a failing part, a dead or
+ * stalled server, resets mid-transfer, wrong credentials, a missing bucket, a killed upload,
+ * damaged objects).
+ * The server is the run's real S3 server (test/helpers/s3-global-setup.ts: radosgw, or the
+ * developer's MinIO through PGSNAP_TEST_S3_ENDPOINT); faults come from a proxy in front of it.
  */
-import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client } from "minio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { runPgsnap, spawnPgsnap } from "./helpers/cli.js";
 import { createDatabase, loadSqlFile, repoRoot, withClient, type TestDatabase } from "./helpers/postgres.js";
-import { startS3Server, type S3TestServer } from "./helpers/s3-server.js";
+import { startS3FaultProxy, type S3FaultProxy } from "./helpers/s3-fault-proxy.js";
+import { createBucket, s3Client, s3Upstream } from "./helpers/s3.js";
 
 const serverUrl = inject("pgUrl");
 
@@ -22,45 +22,18 @@ interface S3Target {
   endpoint: string;
   accessKey: string;
   secretKey: string;
-  createBucket(): Promise<string>;
 }
 
-let own: S3TestServer;
+/** The fault proxy (every fault test goes through it). */
+let own: S3FaultProxy;
+/** The real server, straight. */
 let target: S3Target;
 let db: TestDatabase;
 
 beforeAll(async () => {
-  own = await startS3Server();
-  const ext = process.env["PGSNAP_TEST_S3_ENDPOINT"];
-  if (ext) {
-    const url = new URL(ext);
-    const accessKey = process.env["PGSNAP_TEST_S3_ACCESS_KEY"] ?? "minioadmin";
-    const secretKey = process.env["PGSNAP_TEST_S3_SECRET_KEY"] ?? "minioadmin";
-    const client = new Client({
-      endPoint: url.hostname,
-      port: Number(url.port),
-      useSSL: url.protocol === "https:",
-      accessKey,
-      secretKey,
-    });
-    target = {
-      endpoint: ext,
-      accessKey,
-      secretKey,
-      createBucket: async () => {
-        const name = `pgsnap-${createHash("sha1").update(String(Math.random())).digest("hex").slice(0, 10)}`;
-        await client.makeBucket(name);
-        return name;
-      },
-    };
-  } else {
-    target = {
-      endpoint: own.endpoint,
-      accessKey: own.accessKey,
-      secretKey: own.secretKey,
-      createBucket: () => own.createBucket(),
-    };
-  }
+  const upstream = s3Upstream();
+  own = await startS3FaultProxy(upstream);
+  target = upstream;
   db = await createDatabase(serverUrl, { prefix: "pgsnap_s3" });
   await loadSqlFile(db.url, join(repoRoot, "sql", "demo", "schema.sql"));
   await loadSqlFile(db.url, join(repoRoot, "sql", "demo", "data.sql"));
@@ -71,11 +44,12 @@ afterAll(async () => {
   await own?.stop();
 });
 
-function s3env(t: { endpoint: string; accessKey: string; secretKey: string }, extra: Record<string, string> = {}) {
+function s3env(t: S3Target, extra: Record<string, string> = {}) {
   return {
     PGSNAP_S3_ENDPOINT: t.endpoint,
     PGSNAP_S3_ACCESS_KEY: t.accessKey,
     PGSNAP_S3_SECRET_KEY: t.secretKey,
+    PGSNAP_S3_REGION: s3Upstream().region,
     ...extra,
   };
 }
@@ -95,7 +69,7 @@ describe("on S3 storage", () => {
     runPgsnap([...args, "--db", db.url, "--storage", storage, "--json"], { env: s3env(target, env) });
 
   beforeAll(async () => {
-    storage = `s3://${await target.createBucket()}/nightly/prod`;
+    storage = `s3://${await createBucket("e2e")}/nightly/prod`;
   });
 
   it("dumps (full, tenant, all tenants), lists, inspects and verifies", async () => {
@@ -177,38 +151,73 @@ describe("on S3 storage", () => {
 });
 
 describe("S3 faults", () => {
-  const bucketOf = async () => `s3://${await own.createBucket()}/p`;
+  const bucketOf = async () => `s3://${await createBucket("faults")}/p`;
   const run = (storage: string, args: string[], env = s3env(own)) =>
     runPgsnap([...args, "--db", db.url, "--storage", storage, "--json"], { env });
 
   it("retries a part upload that failed with 500 and succeeds", async () => {
     const storage = await bucketOf();
-    await own.resetStats();
-    await own.setFaults([{ op: ["uploadPart", "putObject"], times: 1, action: "error", status: 500 }]);
+    own.resetStats();
+    own.setFaults([{ op: ["uploadPart", "putObject"], times: 1, action: "error", status: 500 }]);
     try {
       const r = await run(storage, ["dump"]);
       expect(r.code, r.stderr).toBe(0);
-      const injected = (await own.stats()).injected;
+      const injected = own.stats().injected;
       expect((injected.uploadPart ?? 0) + (injected.putObject ?? 0)).toBe(1);
       expect((await run(storage, ["verify", "latest"])).code).toBe(0);
     } finally {
-      await own.clearFaults();
+      own.clearFaults();
     }
   });
 
-  it("fails with exit 11 and leaves no snapshot when the server keeps failing", async () => {
-    const storage = await bucketOf();
-    await own.setFaults([{ op: ["uploadPart", "putObject"], action: "error", status: 500 }]);
-    let r;
-    try {
-      r = await run(storage, ["dump"]);
-    } finally {
-      await own.clearFaults();
+  it("S3 failing mid-upload (5xx beyond retries, resets, a server gone): exit 11 naming the object, no snapshot", async () => {
+    // Issue 9 item 8: these were exit 1 ERR_STREAM_PREMATURE_CLOSE.
+    const faults = [
+      { op: ["uploadPart", "putObject"], action: "error", status: 500 },
+      { op: ["uploadPart", "putObject"], action: "error", status: 503 },
+      { op: ["uploadPart", "putObject"], action: "cut-request" },
+      { op: ["uploadPart", "putObject", "createUpload", "headObject", "listObjects"], action: "reset" },
+    ] as const;
+    for (const fault of faults) {
+      const storage = await bucketOf();
+      own.setFaults([{ ...fault, op: [...fault.op] }]);
+      let r;
+      try {
+        r = await run(storage, ["dump"]);
+      } finally {
+        own.clearFaults();
+      }
+      const what = `${fault.action} ${"status" in fault ? fault.status : ""}`;
+      expect(r.code, `${what}: ${r.stderr}`).toBe(11);
+      expect(r.stderr, what).toMatch(/hint:/);
+      expect(r.stderr, what).toMatch(/s3:\/\/pgsnap-faults-/);
+      expect(r.stderr, what).not.toMatch(/PREMATURE_CLOSE|internal error| {4}at /);
+      expect((await run(storage, ["list"])).json.snapshots).toEqual([]);
+      expect(await own.incompleteUploads(new URL(storage).hostname)).toEqual([]);
     }
-    expect(r.code, r.stderr).toBe(11);
-    expect(r.stderr).toMatch(/hint:/);
-    expect((await run(storage, ["list"])).json.snapshots).toEqual([]);
-    expect(await own.incompleteUploads(new URL(storage).hostname)).toEqual([]);
+  });
+
+  it("a download cut midway: verify and restore exit 11 (the snapshot is fine), not 12", async () => {
+    const storage = await bucketOf();
+    const d = await run(storage, ["dump", "--all-tenants"]);
+    expect(d.code, d.stderr).toBe(0);
+    const id = d.json.snapshots[0].id;
+    for (const args of [
+      ["verify", id],
+      ["restore", id, "--tenant", "3", "--confirm"],
+    ]) {
+      own.setFaults([{ op: "getObject", pathIncludes: "public.sales", action: "cut-response" }]);
+      let r;
+      try {
+        r = await run(storage, args);
+      } finally {
+        own.clearFaults();
+      }
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(11);
+      expect(r.stderr).toMatch(/hint:/);
+      expect(r.stderr).not.toMatch(/corrupt|restore from another snapshot/i);
+    }
+    expect((await run(storage, ["verify", id])).code).toBe(0);
   });
 
   it("wrong credentials: exit 11 at once, the secret never printed", async () => {
@@ -235,19 +244,18 @@ describe("S3 faults", () => {
       ),
     );
     // 5 MiB parts: the big table becomes a multipart upload whose completion never answers.
-    await own.resetStats();
-    await own.setFaults([{ op: "completeUpload", action: "stall" }]);
+    own.resetStats();
+    own.setFaults([{ op: "completeUpload", action: "stall" }]);
+    const completing = own.nextRequest("completeUpload");
     const child = spawnPgsnap(["dump", "--db", db.url, "--storage", storage], {
       env: s3env(own, { PGSNAP_S3_PART_SIZE: String(5 * 1024 * 1024) }),
     });
     const exited = new Promise((resolve) => child.on("exit", resolve));
-    const deadline = Date.now() + 30_000;
-    while (((await own.stats()).requests.completeUpload ?? 0) === 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    await completing;
     child.kill("SIGKILL");
     await exited;
-    await own.clearFaults();
-    expect((await own.stats()).requests.completeUpload).toBeGreaterThanOrEqual(1);
+    own.clearFaults();
+    expect(own.stats().requests.completeUpload).toBeGreaterThanOrEqual(1);
     expect((await run(storage, ["list"])).json.snapshots).toEqual([]);
     const bucket = new URL(storage).hostname;
     expect((await own.incompleteUploads(bucket)).length).toBeGreaterThan(0);
@@ -270,13 +278,7 @@ describe("S3 faults", () => {
     const snap = d.json.snapshots[0];
     const bucket = new URL(storage).hostname;
     const key = `p/${snap.project}/${snap.id}/public.sales.ndjson.zst`;
-    const client = new Client({
-      endPoint: "127.0.0.1",
-      port: Number(new URL(own.endpoint).port),
-      useSSL: false,
-      accessKey: own.accessKey,
-      secretKey: own.secretKey,
-    });
+    const client = s3Client();
     const chunks: Buffer[] = [];
     for await (const c of await client.getObject(bucket, key)) chunks.push(c as Buffer);
     const data = Buffer.concat(chunks);

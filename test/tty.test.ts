@@ -38,11 +38,15 @@ function onTty(args: string[], answers: [RegExp, string][]): Promise<{ code: num
   });
   let screen = "";
   let next = 0;
+  // Each prompt is looked for in what came after the previous answer, so a prompt asked again
+  // (after a bad answer) is answered again.
+  let from = 0;
   const onData = (d: Buffer) => {
     screen += d.toString("utf8");
     const pending = answers[next];
-    if (pending && pending[0].test(screen)) {
+    if (pending && pending[0].test(screen.slice(from))) {
       next++;
+      from = screen.length;
       child.stdin.write(pending[1] + "\r");
     }
   };
@@ -64,31 +68,60 @@ async function salesOf(tenant: number): Promise<number> {
 }
 
 describe("restore on a terminal", () => {
-  it("asks for the tenant id instead of --confirm, and a wrong answer changes nothing", async () => {
+  it("shows snapshot, tenant and the dry run's numbers, then asks for the tenant id; a wrong answer changes nothing", async () => {
     await withClient(db.url, (c) => c.query("DELETE FROM sales WHERE user_id = 3"));
     const wrong = await onTty(["restore", "latest", "--tenant", "3"], [[/Type the tenant id to confirm: /, "4"]]);
     expect(wrong.code, wrong.screen).toBe(3);
     expect(wrong.screen).toMatch(/did not match/);
     expect(await salesOf(3)).toBe(0);
+    // What the prompt showed first: which snapshot (id, time, age), which tenant (id, name), and per table the rows.
+    expect(wrong.screen).toMatch(/Restore tenant 3 \(Company 3 Mercado\) of project /);
+    expect(wrong.screen).toMatch(
+      /from snapshot \d{8}T\d{6}Z-[0-9a-f]{4} \(tenants\), taken \d{4}-\d\d-\d\dT[\d:.]+Z, \d+ (second|minute)s? ago/,
+    );
+    expect(wrong.screen).toMatch(/public\.sales\s+0\s+120\s+0/);
+    expect(wrong.screen).toMatch(/public\.sale_items\s+0\s+360\s+0/);
+    expect(wrong.screen).toMatch(/in all: delete 0 rows, insert 480 rows, update 0 rows/);
     const right = await onTty(["restore", "latest", "--tenant", "3"], [[/Type the tenant id to confirm: /, "3"]]);
     expect(right.code, right.screen).toBe(0);
+    expect(right.screen).toMatch(/^restored: snapshot/m);
     expect(await salesOf(3)).toBe(120);
   });
 
-  it("opens a menu without arguments: pick tenant, tables, see the dry run, confirm", async () => {
+  it("opens a menu without arguments: a tenant by part of its name (asking again on a bad answer), tables, dry run, confirm", async () => {
     await withClient(db.url, (c) => c.query("DELETE FROM sales WHERE user_id = 2"));
     const r = await onTty(
       ["restore"],
       [
-        [/Tenant \(number or id\): /, "2"],
+        [/Tenant \(number, id or part of its name\): /, "zzz"],
+        [/Tenant \(number, id or part of its name\): /, "company"],
+        [/Tenant \(number, id or part of its name\): /, "LOJA"],
+        [/Tables \(comma-separated/, "public.nope"],
         [/Tables \(comma-separated/, "public.sales"],
-        [/Type the tenant id \(2\) to apply these changes: /, "2"],
+        [/Type the tenant id to confirm: /, "2"],
       ],
     );
     expect(r.code, r.screen).toBe(0);
-    expect(r.screen).toContain("Company 2 Loja");
-    expect(r.screen).toMatch(/dry run \(rolled back\)/);
+    expect(r.screen).toMatch(/no tenant matches "zzz"; try again/);
+    expect(r.screen).toMatch(/5 tenants match "company"/);
+    expect(r.screen).toMatch(/not a tenant table of the snapshot: public\.nope; try again/);
+    expect(r.screen).toMatch(/Restore tenant 2 \(Company 2 Loja\)/);
     expect(r.screen).toMatch(/public\.sale_items\s+0\s+360\s+0/);
     expect(await salesOf(2)).toBe(120);
+  });
+
+  it("picks a tenant by its number in the menu", async () => {
+    await withClient(db.url, (c) => c.query("DELETE FROM sales WHERE user_id = 5"));
+    const r = await onTty(
+      ["restore"],
+      [
+        [/Tenant \(number, id or part of its name\): /, "5"],
+        [/Tables \(comma-separated/, ""],
+        [/Type the tenant id to confirm: /, "5"],
+      ],
+    );
+    expect(r.code, r.screen).toBe(0);
+    expect(r.screen).toMatch(/Restore tenant 5 \(Company 5 Padaria\)/);
+    expect(await salesOf(5)).toBe(120);
   });
 });

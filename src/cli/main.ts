@@ -4,32 +4,18 @@
  */
 import "./start-up.js";
 import { Command, CommanderError, Option } from "commander";
-import { ExitCode, InterruptedError, PgsnapError, redactSecrets, UsageError } from "../errors.js";
-import { knownSecrets, resolveConfig, type GlobalFlags, type ResolvedConfig } from "../config/config.js";
+import { ExitCode, InterruptedError, PgsnapError, redactSecrets } from "../errors.js";
+import { knownSecrets, resolveConfig, type ResolveOptions } from "../config/config.js";
 import { toolVersion } from "../version.js";
-import { Output } from "./output.js";
-import { registerCommands } from "./commands.js";
-import "./restore-command.js";
-import "./more-commands.js";
-
-/** Global flags plus output flags, as commander hands them to every command. */
-export interface CliGlobals extends GlobalFlags {
-  json?: boolean;
-  quiet?: boolean;
-  verbose?: boolean;
-  progress?: boolean;
-}
-
-/** What every command action receives. */
-export interface CommandContext {
-  config: ResolvedConfig;
-  out: Output;
-  signal: AbortSignal;
-}
+import { commands } from "./commands/index.js";
+import type { CliGlobals, CommandContext } from "./context.js";
+import { ExitWith, Output } from "./output.js";
 
 const controller = new AbortController();
 let secrets: string[] = [];
 let jsonMode = process.argv.includes("--json");
+/** Exit code a command chose for a result it printed itself (`run` with a failed project). */
+let resultCode = 0;
 
 function buildProgram(): Command {
   const program = new Command("pgsnap")
@@ -79,24 +65,25 @@ Exit codes: 0 ok, 1 bug, 2 usage/config, 3 refused for safety, 10 database conne
     writeErr: (s) => process.stderr.write(redactSecrets(s, secrets)),
     writeOut: (s) => process.stdout.write(s),
   });
-  registerCommands(program, contextFor);
+  for (const register of commands) register(program, contextFor);
   return program;
 }
 
-function contextFor(cmd: Command): CommandContext {
+function contextFor(cmd: Command, options?: ResolveOptions): CommandContext {
   const g = cmd.optsWithGlobals<CliGlobals>();
   jsonMode = g.json === true;
   secrets = knownSecrets(g);
-  const config = resolveConfig(g);
+  const config = resolveConfig(g, undefined, options);
   secrets = config.secrets;
   const out = new Output({
     json: g.json === true,
     quiet: g.quiet === true,
     verbose: g.verbose === true,
-    progress: g.progress !== false && (process.stderr.isTTY || g.verbose === true),
+    // Progress only for a person watching: never into a pipe, under --json or with -q.
+    progress: g.progress !== false && process.stderr.isTTY === true && g.json !== true && g.quiet !== true,
     secrets,
   });
-  return { config, out, signal: controller.signal };
+  return { config, out, signal: controller.signal, setExitCode: (c) => (resultCode = c) };
 }
 
 function printError(err: PgsnapError): void {
@@ -131,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", onSignal);
   try {
     await buildProgram().parseAsync(argv);
-    return ExitCode.ok;
+    return resultCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help")
@@ -146,6 +133,7 @@ async function main(argv: string[]): Promise<number> {
       }
       return ExitCode.usage;
     }
+    if (err instanceof ExitWith) return err.exitCode;
     if (interrupted && !(err instanceof PgsnapError && err.exitCode !== ExitCode.internal)) {
       printError(new InterruptedError());
       return ExitCode.interrupted;
@@ -166,11 +154,6 @@ async function main(argv: string[]): Promise<number> {
       );
     return ExitCode.internal;
   }
-}
-
-/** Throws a usage error for a bad flag value. */
-export function usage(message: string, hint?: string): never {
-  throw new UsageError("USAGE", message, { hint });
 }
 
 const code = await main(process.argv);

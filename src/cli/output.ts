@@ -1,5 +1,6 @@
 /** Human and JSON output. With --json exactly one JSON document goes to stdout; logs to stderr. */
 import { redactSecrets } from "../errors.js";
+import { createProgressView, type ProgressView } from "./progress-view.js";
 
 export interface OutputOptions {
   json: boolean;
@@ -35,11 +36,15 @@ export class Output {
     if (this.options.verbose) process.stderr.write(this.#clean(text) + "\n");
   }
 
-  /** A progress line on stderr (a TTY by default, or when asked). */
+  /** Live progress bars on stderr (src/cli/progress-view.ts); a silent view when progress is off. */
+  progressView(): ProgressView {
+    return createProgressView(this.options.progress && !this.options.quiet && !this.options.json);
+  }
+
+  /** A one-line progress message on a TTY (silent when progress is off). */
   progress(text: string): void {
-    if (this.options.progress && !this.options.quiet) {
-      if (process.stderr.isTTY) process.stderr.write("\r\x1b[K" + this.#clean(text));
-      else process.stderr.write(this.#clean(text) + "\n");
+    if (this.options.progress && !this.options.quiet && !this.options.json && process.stderr.isTTY) {
+      process.stderr.write("\r\x1b[K" + this.#clean(text));
     }
   }
 
@@ -47,6 +52,11 @@ export class Output {
   progressDone(): void {
     if (this.options.progress && !this.options.quiet && process.stderr.isTTY) process.stderr.write("\r\x1b[K");
   }
+}
+
+/** `1 row`, `2 rows`, `0 rows`: a count with its noun (plural by adding s). */
+export function countOf(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 /** `12.3 MB` style sizes. */
@@ -73,4 +83,14 @@ export function formatTable(headers: string[], rows: (string | number)[][]): str
         .trimEnd(),
     )
     .join("\n");
+}
+
+/**
+ * Thrown by a command that has already printed its result (a JSON document or a report naming
+ * the problems) and only needs the process to exit with `exitCode`; main.ts prints nothing more.
+ */
+export class ExitWith extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
 }

@@ -2,41 +2,19 @@
  * Configuration: file → environment → flags (later wins). Only this module reads process.env.
  * Config errors are collected and reported together, unknown keys included.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { connectionStringSecrets, UsageError } from "../errors.js";
 import type { TableRule } from "../db/plan.js";
 import type { S3Settings } from "../storage/storage.js";
+import { loadConfigFile } from "./load.js";
+import type { ConfigFile, Env, ProjectConfig } from "./schema.js";
+import { s3Settings, urlSecrets } from "./secrets.js";
+
+export { loadConfigFile } from "./load.js";
+export type { ConfigFile, ProjectConfig } from "./schema.js";
 
 /** How tenants get a display name in `pgsnap tenants` and the restore menu. */
-export interface TenantNames {
-  /** SQL returning (id, name) rows. */
-  query?: string;
-  /** Or a table and its id / name columns. */
-  table?: string;
-  id?: string;
-  name?: string;
-}
-
-export interface ProjectConfig {
-  db?: string;
-  tenantColumn?: string;
-  tables?: Record<string, TableRule>;
-  tenantNames?: TenantNames;
-  storage?: string;
-  schedule?: unknown;
-  retention?: unknown;
-  notify?: unknown;
-}
-
-export interface ConfigFile {
-  storage?: string;
-  s3?: { endpoint?: string; region?: string; partSize?: number; pathStyle?: boolean };
-  tenantColumn?: string;
-  projects?: Record<string, ProjectConfig>;
-  schedule?: unknown;
-  notify?: unknown;
-  retention?: unknown;
-}
+export type TenantNames = NonNullable<ProjectConfig["tenantNames"]>;
 
 /** Global flags as commander gives them. */
 export interface GlobalFlags {
@@ -67,88 +45,27 @@ export interface ResolvedConfig {
   ioTimeoutMs: number;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-const topKeys = new Set(["storage", "s3", "tenantColumn", "projects", "schedule", "notify", "retention", "$schema"]);
-const projectKeys = new Set([
-  "db",
-  "tenantColumn",
-  "tables",
-  "tenantNames",
-  "storage",
-  "schedule",
-  "retention",
-  "notify",
-]);
-const ruleKeys = new Set(["filter", "key", "via", "global"]);
-
-/** Replaces `${NAME}` in config strings with environment values (secrets stay out of files). */
-function interpolate(value: unknown, env: Env, errors: string[], where: string): unknown {
-  if (typeof value === "string") {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
-      const v = env[name];
-      if (v === undefined) errors.push(`${where}: environment variable ${name} is not set`);
-      return v ?? "";
-    });
-  }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, errors, `${where}[${i}]`));
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, errors, `${where}.${k}`)]));
-  }
-  return value;
-}
-
-/** Reads and checks a config file; every problem is listed in one UsageError. */
-export function loadConfigFile(path: string, env: Env = process.env): ConfigFile {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new UsageError("CONFIG_UNREADABLE", `cannot read config ${path}: ${(err as Error).message}`, {
-      hint: "the config is a JSON file; check its path and syntax",
-      cause: err,
-    });
-  }
-  const errors: string[] = [];
-  const cfg = interpolate(raw, env, errors, "config") as ConfigFile;
-  if (!cfg || typeof cfg !== "object" || Array.isArray(cfg)) errors.push("config: must be a JSON object");
-  else {
-    for (const k of Object.keys(cfg)) if (!topKeys.has(k)) errors.push(`config: unknown key "${k}"`);
-    for (const [name, p] of Object.entries(cfg.projects ?? {})) {
-      if (!p || typeof p !== "object") {
-        errors.push(`projects.${name}: must be an object`);
-        continue;
-      }
-      for (const k of Object.keys(p)) if (!projectKeys.has(k)) errors.push(`projects.${name}: unknown key "${k}"`);
-      for (const [table, rule] of Object.entries(p.tables ?? {})) {
-        for (const k of Object.keys(rule))
-          if (!ruleKeys.has(k)) errors.push(`projects.${name}.tables.${table}: unknown key "${k}"`);
-        if (rule.filter !== undefined && !rule.filter.includes(":tenant")) {
-          errors.push(`projects.${name}.tables.${table}.filter: must use the :tenant placeholder`);
-        }
-      }
-    }
-  }
-  if (errors.length > 0) {
-    throw new UsageError(
-      "CONFIG_INVALID",
-      `config ${path} has ${errors.length} problem(s):\n  ${errors.join("\n  ")}`,
-      {
-        hint: "fix the listed keys; see README.md, section Configuration",
-      },
-    );
-  }
-  return cfg;
-}
-
 /** Resolves flags, environment and config file into one configuration. */
-export function resolveConfig(flags: GlobalFlags, env: Env = process.env): ResolvedConfig {
-  const configPath =
-    flags.config ?? env["PGSNAP_CONFIG"] ?? (existsSync("pgsnap.config.json") ? "pgsnap.config.json" : undefined);
+export function resolveConfig(
+  flags: GlobalFlags,
+  env: Env = process.env,
+  options: ResolveOptions = {},
+): ResolvedConfig {
+  const configPath = configPathOf(flags, env);
   const file = configPath ? loadConfigFile(configPath, env) : undefined;
   const projectNames = Object.keys(file?.projects ?? {});
   let project = flags.project ?? env["PGSNAP_PROJECT"];
   if (project === undefined && projectNames.length === 1) project = projectNames[0];
+  if (project === undefined && projectNames.length > 1 && options.projectRequired !== false) {
+    // Never guess (nor fall back to the PG* environment and back up some other database).
+    throw new UsageError(
+      "PROJECT_REQUIRED",
+      `config ${configPath} has ${projectNames.length} projects (${projectNames.join(", ")}); this command works on one`,
+      {
+        hint: `pass --project <name> (or PGSNAP_PROJECT), one of: ${projectNames.join(", ")}; \`pgsnap run\` backs up all of them`,
+      },
+    );
+  }
   const pc: ProjectConfig = (project !== undefined ? file?.projects?.[project] : undefined) ?? {};
 
   const dbUrl = flags.db ?? env["DATABASE_URL"] ?? pc.db;
@@ -156,30 +73,17 @@ export function resolveConfig(flags: GlobalFlags, env: Env = process.env): Resol
   const tenantColumn =
     flags.tenantColumn ?? env["PGSNAP_TENANT_COLUMN"] ?? pc.tenantColumn ?? file?.tenantColumn ?? "user_id";
 
-  const accessKey = env["PGSNAP_S3_ACCESS_KEY"] ?? env["AWS_ACCESS_KEY_ID"];
-  const secretKey = env["PGSNAP_S3_SECRET_KEY"] ?? env["AWS_SECRET_ACCESS_KEY"];
-  const endPoint = env["PGSNAP_S3_ENDPOINT"] ?? file?.s3?.endpoint ?? "https://s3.amazonaws.com";
-  const partSizeEnv = env["PGSNAP_S3_PART_SIZE"];
-  const s3: S3Settings | undefined =
-    accessKey && secretKey
-      ? {
-          endPoint,
-          accessKey,
-          secretKey,
-          region: env["PGSNAP_S3_REGION"] ?? env["AWS_REGION"] ?? file?.s3?.region,
-          partSize: partSizeEnv ? Number(partSizeEnv) : file?.s3?.partSize,
-          pathStyle: file?.s3?.pathStyle,
-        }
-      : undefined;
-
-  const secrets = knownSecrets(flags, env);
+  const { s3, secrets: s3Secrets } = s3Settings(env, file);
+  const secrets = [...knownSecrets(flags, env), ...s3Secrets];
   for (const db of [dbUrl, ...Object.values(file?.projects ?? {}).map((p) => p?.db)]) {
-    secrets.push(...connectionStringSecrets(db));
+    secrets.push(...connectionStringSecrets(db), ...urlSecrets(db));
   }
+  const io = ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]);
   return {
     dbUrl,
     storageUrl,
-    s3,
+    // --io-timeout bounds the storage's connections too.
+    s3: s3 && { ...s3, ioTimeoutMs: io },
     project,
     tenantColumn,
     rules: pc.tables ?? {},
@@ -187,7 +91,7 @@ export function resolveConfig(flags: GlobalFlags, env: Env = process.env): Resol
     configPath,
     file,
     secrets,
-    ioTimeoutMs: ioTimeoutMs(flags.ioTimeout ?? env["PGSNAP_IO_TIMEOUT"]),
+    ioTimeoutMs: io,
   };
 }
 
@@ -216,6 +120,20 @@ function ioTimeoutMs(value: string | undefined): number {
     });
   }
   return Math.round(seconds * 1000);
+}
+
+/** Options of resolveConfig. */
+export interface ResolveOptions {
+  /**
+   * The command works on one project (default): with several projects in the file and none
+   * chosen it refuses (exit 2) listing them. `run`, `schedule` and `config` pass false.
+   */
+  projectRequired?: boolean | undefined;
+}
+
+/** The config file in use: --config, PGSNAP_CONFIG, else ./pgsnap.config.json when present. */
+export function configPathOf(flags: GlobalFlags, env: Env = process.env): string | undefined {
+  return flags.config ?? env["PGSNAP_CONFIG"] ?? (existsSync("pgsnap.config.json") ? "pgsnap.config.json" : undefined);
 }
 
 /** Reads a boolean-ish environment variable. */

@@ -112,3 +112,15 @@ async function readNames(
   });
   return new Map(res.rows.filter((r) => r.name !== null).map((r) => [r.id, r.name!]));
 }
+
+/** The display name of one tenant (as `listTenants` finds names), without counting any rows. */
+export async function tenantName(options: ListTenantsOptions, tenant: string): Promise<string | null> {
+  const client = await connect(options.connection);
+  try {
+    const catalog = await readCatalog(client);
+    const names = await readNames(client, options.names, [...catalog.tables.values()], options.tenantColumn);
+    return names.get(tenant) ?? null;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

@@ -22,6 +22,7 @@ import {
   type TenantPlan,
 } from "../db/plan.js";
 import { quoteTable, relationSql } from "../db/quote.js";
+import { readRowEstimates } from "../db/row-estimates.js";
 import { canonicalTenant, tenantKeyColumn } from "../db/tenant-value.js";
 import { readSourceIdentity } from "../db/source-identity.js";
 import { pinnedSettings } from "../db/session.js";
@@ -34,6 +35,7 @@ import {
   type ManifestTable,
   type SnapshotScope,
 } from "../format/manifest.js";
+import { sumKnown, type ProgressEvent } from "../format/progress.js";
 import { newSnapshotId } from "../format/snapshot-id.js";
 import { TenantFrameStream } from "../format/tenant-frames.js";
 import { createCompressStream } from "../format/zstd.js";
@@ -64,10 +66,13 @@ export interface DumpOptions {
   onProgress?: ((event: DumpProgress) => void) | undefined;
 }
 
-export interface DumpProgress {
+/**
+ * Progress of one table of a dump: emitted every ~250 ms while its rows stream and once when it
+ * is finished (`finished`); `done` / `total` count finished tables, as `tablesDone` / `tablesTotal`.
+ */
+export interface DumpProgress extends ProgressEvent {
+  phase: "dump";
   snapshot: string;
-  table: string;
-  rows: number;
   storedBytes: number;
   done: number;
   total: number;
@@ -167,31 +172,51 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
 
     let done = 0;
     const queue = [...items];
-    const runWorker = async (client: pg.Client) => {
+    // Estimates only for progress (ETA); a tenant's share of a table is unknown, so none there.
+    const estimates =
+      options.onProgress && scope !== "tenant"
+        ? await readRowEstimates(
+            main,
+            dumped.map((p) => p.table.oid),
+          )
+        : new Map<number, number>();
+    const runTotalRows = sumKnown(items.map((i) => estimates.get(i.plan.table.oid)));
+    const runWorker = async (client: pg.Client, worker: number) => {
       for (let item = queue.shift(); item; item = queue.shift()) {
         if (signal.aborted) throw options.signal?.aborted ? new InterruptedError() : signal.reason;
-        const entry = await dumpTable(client, item, plan, project, options.storage, level, signal);
+        const current = item;
+        const report = (rows: number, bytes: number, storedBytes: number, finished: boolean) =>
+          options.onProgress?.({
+            phase: "dump",
+            snapshot: current.snap.id,
+            table: current.plan.table.id,
+            worker,
+            rows,
+            bytes,
+            storedBytes,
+            totalRows: estimates.get(current.plan.table.oid),
+            finished,
+            done,
+            total: items.length,
+            tablesDone: done,
+            tablesTotal: items.length,
+            runTotalRows,
+          });
+        const entry = await dumpTable(client, item, plan, project, options.storage, level, signal, report);
         const keys = written.get(item.snap.id) ?? [];
         keys.push(snapshotPrefix(project, item.snap.id) + entry.object);
         written.set(item.snap.id, keys);
         item.snap.tables.push(entry);
         done++;
-        options.onProgress?.({
-          snapshot: item.snap.id,
-          table: entry.table,
-          rows: entry.rows,
-          storedBytes: entry.storedBytes,
-          done,
-          total: items.length,
-        });
+        report(entry.rows, entry.bytes, entry.storedBytes, true);
       }
     };
     // The first failure stops the other workers; wait for all of them before cleaning up, so no
     // object lands after the cleanup.
     let firstError: { err: unknown } | undefined;
     await Promise.allSettled(
-      [main, ...workers].map((c) =>
-        runWorker(c).catch((err: unknown) => {
+      [main, ...workers].map((c, worker) =>
+        runWorker(c, worker).catch((err: unknown) => {
           firstError ??= { err };
           stop.abort(err);
         }),
@@ -383,7 +408,13 @@ async function checkTenantHasRows(
   // Owners first: a via row belongs only where its parent row does.
   for (const p of [...dumped].sort((a, b) => a.depth - b.depth)) {
     const sql = `SELECT EXISTS (SELECT 1 FROM ${relationSql(p.table)} t WHERE ${ownedCondition(plan, p.table.id, "t", tenant)}) AS any`;
-    if ((await client.query<{ any: boolean }>(sql)).rows[0]!.any) return;
+    let any: boolean;
+    try {
+      any = (await client.query<{ any: boolean }>(sql)).rows[0]!.any;
+    } catch (err) {
+      throw customFilterError(err, plan, p.table.id, false);
+    }
+    if (any) return;
   }
   throw new UsageError(
     "TENANT_EMPTY",
@@ -503,6 +534,7 @@ async function dumpTable(
   storage: Storage,
   level: number,
   signal: AbortSignal | undefined,
+  onTick?: (rows: number, bytes: number, storedBytes: number, finished: boolean) => void,
 ): Promise<ManifestTable> {
   const t = item.plan.table;
   const object = item.object;
@@ -516,12 +548,14 @@ async function dumpTable(
   const stored = new DigestStream();
   const framer = item.framed ? new TenantFrameStream({ level, input: "group-records" }) : undefined;
   const encoder = framer ?? createCompressStream(level);
+  const ticker = onTick && setInterval(() => onTick(json.rows, raw.bytes, stored.bytes, false), 250);
+  onTick?.(0, 0, 0, false);
   const [, put] = await Promise.all([
     pipeline(source, json, raw, encoder, stored, { signal }).catch((err: unknown) => {
-      throw customFilterError(err, plan, item);
+      throw customFilterError(err, plan, item.plan.table.id, item.framed);
     }),
     storage.put(key, stored, { signal }),
-  ]);
+  ]).finally(() => clearInterval(ticker));
   const frames: FrameEntry[] | undefined = framer?.frames.map((f) => ({
     tenant: tenantOfFrame(f.key),
     offset: f.offset,
@@ -599,14 +633,14 @@ const userSqlError = /^(42(?!501)|22|21|0A)[0-9A-Z]{3}$/;
  * A COPY that failed because a configured filter is wrong (a typo, a missing column, a cast of
  * the tenant that fails) is the user's error: exit 2 naming the table and the filter.
  */
-function customFilterError(err: unknown, plan: TenantPlan, item: WorkItem): unknown {
+function customFilterError(err: unknown, plan: TenantPlan, tableId: string, framed: boolean): unknown {
   const code = (err as { code?: unknown }).code;
   if (typeof code !== "string" || !userSqlError.test(code)) return err;
-  const custom = customRuleOf(plan, item.plan.table.id);
+  const custom = customRuleOf(plan, tableId);
   if (!custom) return err;
-  const expr = item.framed ? custom.rule.key : custom.rule.filter;
-  const what = item.framed ? "key" : "filter";
-  const through = custom.table === item.plan.table.id ? "" : ` (table ${item.plan.table.id} is filtered through it)`;
+  const expr = framed ? custom.rule.key : custom.rule.filter;
+  const what = framed ? "key" : "filter";
+  const through = custom.table === tableId ? "" : ` (table ${tableId} is filtered through it)`;
   return new UsageError(
     "CUSTOM_FILTER_INVALID",
     `the custom ${what} of table ${custom.table} failed${through}: ${(err as Error).message} (SQLSTATE ${code}); ${what}: ${expr ?? "(none)"}`,

@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Manifest } from "../format/manifest.js";
 import { testManifest } from "../../test/helpers/manifest.js";
-import { FsStorage } from "../storage/fs-storage.js";
+import { FsStorage } from "../storage/fs/fs-storage.js";
 import { applyPolicy, prune } from "./prune.js";
 
 const manifest = testManifest;

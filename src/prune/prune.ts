@@ -7,12 +7,11 @@
  * `--dry-run` computes the same result and removes nothing.
  */
 import { UsageError } from "../errors.js";
-import { manifestName, type Manifest } from "../format/manifest.js";
+import { manifestName, type Manifest, type SnapshotScope } from "../format/manifest.js";
 import { isSnapshotId, parseSnapshotTime } from "../format/snapshot-id.js";
 import { listSnapshots } from "../snapshots/list-snapshots.js";
-import { projectPrefix, snapshotPrefix } from "../storage/keys.js";
+import { projectPrefix, snapshotPrefix, verifiedMarker } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
-import { verifiedMarker } from "../verify/verify.js";
 
 export interface RetentionPolicy {
   keepLast?: number | undefined;
@@ -29,6 +28,8 @@ export interface PruneOptions extends RetentionPolicy {
   orphanAgeMs?: number | undefined;
   now?: Date | undefined;
   signal?: AbortSignal | undefined;
+  /** Only series of these scopes are pruned (a job prunes its own series; default all). */
+  scopes?: readonly SnapshotScope[] | undefined;
 }
 
 export interface PruneResult {
@@ -92,7 +93,8 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     );
   }
   const { storage, signal } = options;
-  const manifests = await listSnapshots(storage, options.project, { signal });
+  const all = await listSnapshots(storage, options.project, { signal });
+  const manifests = options.scopes ? all.filter((m) => options.scopes!.includes(m.scope)) : all;
   const prefix = options.project === undefined ? "" : projectPrefix(options.project);
   const objects = await storage.list(prefix, { signal });
   const verified = new Set(
@@ -133,7 +135,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
   // Runs that never wrote a manifest: remove their data once it is old enough.
   const now = (options.now ?? new Date()).getTime();
   const orphanAge = options.orphanAgeMs ?? 24 * 3_600_000;
-  const complete = new Set(manifests.map((m) => snapshotPrefix(m.project, m.id)));
+  const complete = new Set(all.map((m) => snapshotPrefix(m.project, m.id)));
   const orphanPrefixes = new Map<string, number>();
   for (const o of objects) {
     const parts = o.key.split("/");

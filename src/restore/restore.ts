@@ -16,6 +16,7 @@ import { checkRowSecurity } from "../db/row-security.js";
 import { readSourceIdentity } from "../db/source-identity.js";
 import { canonicalTenant } from "../db/tenant-value.js";
 import type { Manifest } from "../format/manifest.js";
+import type { ProgressEvent } from "../format/progress.js";
 import { findSnapshot } from "../snapshots/list-snapshots.js";
 import type { Storage } from "../storage/storage.js";
 import { applyChanges, checkReach, planChanges, proveChanges, readXactCounts, type ApplyContext } from "./apply.js";
@@ -30,7 +31,7 @@ import {
 import { mapRestoreError } from "./restore-errors.js";
 import { moveSequences } from "./sequences.js";
 import { deferCyclicKeys, disableTriggersAndRules, lockForWrites } from "./session-tables.js";
-import { loadRows, stageTable } from "./stage.js";
+import { loadRows, stageTable, type RowsProgress } from "./stage.js";
 import { parentsFirst } from "./topo-order.js";
 import { liveRel, planWork, rowText, type RestoreMode, type RestoreTableResult, type Work } from "./work.js";
 
@@ -55,7 +56,8 @@ export interface RestoreOptions {
   toOtherDatabase?: boolean | undefined;
   rules?: Readonly<Record<string, TableRule>> | undefined;
   signal?: AbortSignal | undefined;
-  onProgress?: ((event: { table: string; step: string }) => void) | undefined;
+  /** Rows and bytes per table while staging or loading (ProgressEvent), and step names. */
+  onProgress?: ((event: ProgressEvent | { table: string; step: string }) => void) | undefined;
 }
 
 /** What `pgsnap restore --json` prints (CLI.md). */
@@ -144,6 +146,24 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       signal,
       onStep: (table, step) => options.onProgress?.({ table, step }),
     };
+    let tablesDone = 0;
+    const rowsProgress =
+      (w: Work, step: string): RowsProgress =>
+      (rows, bytes, totalRows, finished) => {
+        if (finished) tablesDone++;
+        options.onProgress?.({
+          phase: "restore",
+          table: w.live.id,
+          worker: 0,
+          rows,
+          bytes,
+          totalRows,
+          finished,
+          tablesDone,
+          tablesTotal: works.length,
+          step,
+        });
+      };
     const result = (): RestoreResult => ({
       snapshot: manifest.id,
       project,
@@ -185,6 +205,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
           quoteTable(w.live),
           signal,
           w.columns,
+          rowsProgress(w, "load"),
         );
       }
       await proveBulkLoad(client, works, owned, tenant, options.triggers === "fire" ? undefined : before);
@@ -198,7 +219,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     for (const w of works) {
       signal?.throwIfAborted();
       options.onProgress?.({ table: w.live.id, step: "staging" });
-      await stageTable(client, options.storage, manifest, w, tenant, signal);
+      await stageTable(client, options.storage, manifest, w, tenant, signal, rowsProgress(w, "staging"));
     }
     // 2. Every staged row must belong to the tenant; no staged key may hit another tenant's row.
     options.onProgress?.({ table: "*", step: "checks" });

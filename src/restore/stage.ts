@@ -2,6 +2,7 @@
  * Staging: each snapshot table (or the tenant's frame of it) streams from storage into a typed
  * temporary table with COPY, its sha256 and row count checked against the manifest on the way.
  */
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
@@ -12,6 +13,7 @@ import { DigestStream } from "../format/digest.js";
 import { frameOf, type Manifest } from "../format/manifest.js";
 import { NdjsonToCopy } from "../format/ndjson-to-copy.js";
 import { createDecompressStream } from "../format/zstd.js";
+import { countLines } from "../format/line-counter.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { keyMatch, type Work } from "./work.js";
@@ -28,12 +30,13 @@ export async function stageTable(
   w: Work,
   tenant: string | undefined,
   signal: AbortSignal | undefined,
+  onRows?: RowsProgress,
 ): Promise<void> {
   const cols = w.staged.map((c) => quoteIdent(c.name)).join(", ");
   await client.query(
     `CREATE TEMP TABLE ${w.stage} ON COMMIT DROP AS SELECT ${cols || "1 AS pgsnap_dummy"} FROM ${liveFrom(w)} WITH NO DATA`,
   );
-  await loadRows(client, storage, manifest, w, tenant, w.stage, signal);
+  await loadRows(client, storage, manifest, w, tenant, w.stage, signal, w.staged, onRows);
   if (keyMatch(w, "a", "b")) {
     await client.query(`CREATE INDEX ON ${w.stage} (${w.key!.columns.map((c) => quoteIdent(c)).join(", ")})`);
   }
@@ -57,6 +60,7 @@ export async function loadRows(
   target: string,
   signal: AbortSignal | undefined,
   columns = w.staged,
+  onRows?: RowsProgress,
 ): Promise<number> {
   const cols = columns.map((c) => quoteIdent(c.name)).join(", ");
   const key = snapshotPrefix(manifest.project, manifest.id) + w.snap.object;
@@ -69,7 +73,10 @@ export async function loadRows(
         expect = { sha256: frame.sha256, rows: frame.rows, range: { offset: frame.offset, length: frame.length } };
     }
   } else expect = { sha256: w.snap.sha256, rows: w.snap.rows };
-  if (!expect || expect.rows === 0 || columns.length === 0) return 0;
+  if (!expect || expect.rows === 0 || columns.length === 0) {
+    onRows?.(0, 0, 0, true);
+    return 0;
+  }
 
   let source;
   try {
@@ -88,7 +95,9 @@ export async function loadRows(
   const transcoder = new NdjsonToCopy({ columns: columns.map((c) => c.name) });
   const sink = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN`));
   try {
-    await pipeline(source, digest, createDecompressStream(), transcoder, sink, { signal });
+    const counted = rowCounter(expect.rows, onRows);
+    await pipeline(source, digest, createDecompressStream(), counted, transcoder, sink, { signal });
+    onRows?.(sink.rowCount, counted.bytes, expect.rows, true);
   } catch (err) {
     throw classifyLoadError(err, manifest, w);
   }
@@ -107,6 +116,29 @@ export async function loadRows(
     );
   }
   return sink.rowCount;
+}
+
+/** Hears a table's rows and bytes as they stream: (rows, bytes, expected rows, finished). */
+export type RowsProgress = (rows: number, bytes: number, totalRows: number, finished: boolean) => void;
+
+/** A pass-through that counts NDJSON rows and reports them at most every 250 ms. */
+function rowCounter(totalRows: number, onRows: RowsProgress | undefined): Transform & { bytes: number } {
+  let rows = 0;
+  let last = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      rows += countLines(chunk);
+      counter.bytes += chunk.length;
+      const now = Date.now();
+      if (onRows && now - last >= 250) {
+        last = now;
+        onRows(rows, counter.bytes, totalRows, false);
+      }
+      done(null, chunk);
+    },
+  });
+  const counter = Object.assign(t, { bytes: 0 });
+  return counter;
 }
 
 /**

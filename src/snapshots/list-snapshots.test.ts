@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Manifest } from "../format/manifest.js";
 import { testManifest } from "../../test/helpers/manifest.js";
-import { FsStorage } from "../storage/fs-storage.js";
+import { FsStorage } from "../storage/fs/fs-storage.js";
 import { findSnapshot, listSnapshots, type LatestChoice } from "./list-snapshots.js";
 
 const manifest = testManifest;

@@ -47,3 +47,11 @@ export function tableObjectName(schema: string, name: string, options: { hashed?
   if (pct !== -1 && pct > prefix.length - 3) prefix = prefix.slice(0, pct);
   return `${prefix}~${hash}${OBJECT_SUFFIX}`;
 }
+
+/** Name of the marker `verify` leaves next to a manifest once a snapshot checked out whole. */
+export const verifiedMarker = "verified.json";
+
+/** Key of a snapshot's verified marker (prune keeps the newest verified snapshot). */
+export function verifiedMarkerKey(project: string, id: string): string {
+  return snapshotPrefix(project, id) + verifiedMarker;
+}

@@ -84,4 +84,9 @@ export interface S3Settings {
   partSize?: number | undefined;
   /** Use path-style addressing (default true for non-AWS endpoints). */
   pathStyle?: boolean | undefined;
+  /**
+   * A connection that moves no bytes for this long fails the call with StorageError
+   * STORAGE_TIMEOUT (exit 11), not retried (`--io-timeout`; default 300,000 ms; 0 turns it off).
+   */
+  ioTimeoutMs?: number | undefined;
 }

@@ -14,7 +14,7 @@ import { LineCounter } from "../format/line-counter.js";
 import type { FrameEntry, Manifest, ManifestTable } from "../format/manifest.js";
 import { createDecompressStream } from "../format/zstd.js";
 import { findSnapshot, type SnapshotFilter } from "../snapshots/list-snapshots.js";
-import { snapshotPrefix } from "../storage/keys.js";
+import { snapshotPrefix, verifiedMarkerKey } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 
 export interface VerifyObjectResult {
@@ -23,6 +23,8 @@ export interface VerifyObjectResult {
   rows: number;
   storedBytes: number;
   ok: boolean;
+  /** `ok`; `missing` (no such object); `damaged` (checksum, size, rows or decompression wrong). */
+  verdict: "ok" | "missing" | "damaged";
   problems: string[];
 }
 
@@ -44,8 +46,8 @@ export interface VerifyOptions {
   onChoice?: SnapshotFilter["onChoice"];
 }
 
-/** Name of the marker `verify` leaves next to a manifest once a snapshot checked out whole. */
-export const verifiedMarker = "verified.json";
+/** Moved to storage/keys.ts; re-exported for code written before the move. */
+export { verifiedMarker } from "../storage/keys.js";
 
 /** Checks every object; returns the findings (throws only on storage failures). */
 export async function verifySnapshot(options: VerifyOptions): Promise<{ manifest: Manifest; result: VerifyResult }> {
@@ -66,10 +68,7 @@ export async function verifySnapshot(options: VerifyOptions): Promise<{ manifest
 /** Records that a snapshot verified (prune keeps the newest verified snapshot). */
 export async function markVerified(storage: Storage, manifest: Manifest, restoreTested: boolean): Promise<void> {
   const body = { snapshot: manifest.id, verifiedAt: new Date().toISOString(), restoreTest: restoreTested };
-  await storage.putBytes(
-    snapshotPrefix(manifest.project, manifest.id) + verifiedMarker,
-    Buffer.from(JSON.stringify(body)),
-  );
+  await storage.putBytes(verifiedMarkerKey(manifest.project, manifest.id), Buffer.from(JSON.stringify(body)));
 }
 
 /** Throws IntegrityError (exit 12) naming every failed object. */
@@ -98,10 +97,19 @@ async function verifyObject(
   signal: AbortSignal | undefined,
 ): Promise<VerifyObjectResult> {
   const problems: string[] = [];
-  const out: VerifyObjectResult = { table: t.table, object: t.object, rows: 0, storedBytes: 0, ok: false, problems };
+  const out: VerifyObjectResult = {
+    table: t.table,
+    object: t.object,
+    rows: 0,
+    storedBytes: 0,
+    ok: false,
+    verdict: "damaged",
+    problems,
+  };
   const info = await storage.stat(prefix + t.object, { signal });
   if (!info) {
     problems.push("object is missing");
+    out.verdict = "missing";
     return out;
   }
   out.storedBytes = info.size;
@@ -124,6 +132,7 @@ async function verifyObject(
   if (counter.bytes !== t.bytes) problems.push(`holds ${counter.bytes} bytes of rows, the manifest says ${t.bytes}`);
   problems.push(...frames.problems());
   out.ok = problems.length === 0;
+  if (out.ok) out.verdict = "ok";
   return out;
 }
 

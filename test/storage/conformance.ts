@@ -154,6 +154,17 @@ export function describeStorageConformance(name: string, open: () => Promise<Con
       expect(await storage().list(fresh())).toEqual([]);
     });
 
+    it("list and delete go past 1,000 keys (S3 pages and batches)", async () => {
+      const p = fresh();
+      const keys = Array.from({ length: 1_005 }, (_, i) => `${p}k/${String(i).padStart(4, "0")}`);
+      for (let i = 0; i < keys.length; i += 25) {
+        await Promise.all(keys.slice(i, i + 25).map((key) => storage().putBytes(key, Buffer.from(key))));
+      }
+      expect((await storage().list(p)).map((o) => o.key)).toEqual(keys);
+      await storage().delete(keys.slice(2));
+      expect((await storage().list(p)).map((o) => o.key)).toEqual(keys.slice(0, 2));
+    });
+
     it("stat gives size and time of an object", async () => {
       const key = `${fresh()}stat.bin`;
       const before = Date.now();

@@ -1,12 +1,14 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { StorageError, UsageError } from "../../src/errors.js";
-import { FsStorage } from "../../src/storage/fs-storage.js";
+import { FsStorage } from "../../src/storage/fs/fs-storage.js";
 import { openStorage } from "../../src/storage/open-storage.js";
 import { chunked, describeStorageConformance, failingBody } from "./conformance.js";
 
@@ -38,6 +40,7 @@ vi.mock("node:fs/promises", async (importOriginal) => {
   return { ...actual, open, default: { ...actual, open } };
 });
 
+const execFileAsync = promisify(execFile);
 const roots: string[] = [];
 async function freshRoot(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "pgsnap-fs-storage-"));
@@ -137,6 +140,40 @@ describe("FsStorage on disk", () => {
     } finally {
       injected.openError = undefined;
     }
+  });
+});
+
+describe("FsStorage where no files can be written (issue 9 item 13)", () => {
+  it("under /proc: StorageError STORAGE_NOT_WRITABLE at once, not an endless loop", async () => {
+    for (const root of ["/proc/x", "/proc/self/pgsnap", "/proc"]) {
+      const err = await new FsStorage(root).putBytes("p/s/manifest.json", Buffer.from("{}")).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, root).toBeInstanceOf(StorageError);
+      expect((err as StorageError).code).toBe("STORAGE_NOT_WRITABLE");
+      expect((err as StorageError).exitCode).toBe(11);
+      expect((err as StorageError).hint).toMatch(/--storage/);
+    }
+  });
+
+  it("on a read-only file system: STORAGE_READ_ONLY naming EROFS, not ENOENT", async () => {
+    const dir = await freshRoot();
+    // A read-only tmpfs in a private mount namespace (as root, or as a user with user namespaces).
+    const probe = join(import.meta.dirname, "..", "helpers", "fs-put-probe.ts");
+    const args = ["--mount", ...(process.getuid?.() === 0 ? [] : ["--user", "--map-root-user"])];
+    const script = 'mount -t tmpfs -o ro,size=1m tmpfs "$1" && exec "$2" --import tsx "$3" "$1"';
+    const { stdout } = await execFileAsync(
+      "unshare",
+      [...args, "sh", "-c", script, "sh", dir, process.execPath, probe],
+      {
+        env: { ...process.env, NODE_OPTIONS: "" },
+      },
+    );
+    const result = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
+    expect(result).toMatchObject({ name: "StorageError", code: "STORAGE_READ_ONLY", exitCode: 11 });
+    expect(result["message"]).toContain("read-only");
+    expect(result["hint"]).toContain("--storage");
   });
 });
 
