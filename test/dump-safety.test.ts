@@ -256,14 +256,19 @@ describe("DDL racing the dump", () => {
    * Runs `ddl` in a transaction of a second connection, starts the dump, waits until the dump
    * waits for a lock on `table`, then commits: the DDL commits just after the dump started.
    */
-  async function dumpRacing(table: string, ddl: string, storage: string): Promise<CliResult> {
+  async function dumpRacing(
+    table: string,
+    ddl: string,
+    storage: string,
+    dumpArgs: string[] = ["--tables", table],
+  ): Promise<CliResult> {
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
     try {
       await other.query("BEGIN");
       await other.query(ddl);
       const pid = (await other.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
-      const child = spawnPgsnap(["--db", db.url, "--storage", storage, "--json", "dump", "--tables", table]);
+      const child = spawnPgsnap(["--db", db.url, "--storage", storage, "--json", "dump", ...dumpArgs]);
       const done = collect(child);
       await waitForLockWait(db.url, table, pid);
       await other.query("COMMIT");
@@ -299,6 +304,20 @@ describe("DDL racing the dump", () => {
     expect(t.rows).toBe(40);
     expect(t.columns.find((c) => c.name === "v")!.type).toBe("bigint");
     expect(await lines(storage, db.name, m.id, t.object)).toHaveLength(40);
+  });
+
+  it("a table created and filled just after the dump started is in the snapshot", async () => {
+    const storage = await freshStorage();
+    const r = await dumpRacing(
+      "public.reload",
+      "LOCK TABLE reload IN ACCESS EXCLUSIVE MODE; CREATE TABLE late (id int PRIMARY KEY); INSERT INTO late SELECT generate_series(1, 9)",
+      storage,
+      [],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const m = readManifest(storage, db.name, r.json.snapshots[0].id);
+    expect(m.tables.find((t) => t.table === "public.late")?.rows).toBe(9);
+    await sql(db.url, "DROP TABLE late");
   });
 });
 
@@ -459,5 +478,43 @@ describe("dump --tenant of a tenant without rows", () => {
     expect(latest.json.id).toBe(seven.json.snapshots[0].id);
     expect(latest.stderr).toContain(`latest is ${seven.json.snapshots[0].id}`);
     expect(latest.stderr).toContain(`${ok.json.snapshots[0].id} (it holds no rows)`);
+  });
+});
+
+describe("prune after interrupted dumps", () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createDatabase(serverUrl, { prefix: "pgsnap_prune" });
+    await withClient(db.url, (c) => c.query("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)"));
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it("leaves no empty snapshot directory, and --dry-run prints exactly what the real run removes", async () => {
+    const storage = await freshStorage();
+    for (let i = 0; i < 2; i++) {
+      const r = await pgsnap(db.url, storage, ["dump"]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const project = join(storage, db.name);
+    const kept = (await snapshotDirs(storage, db.name)).sort();
+    // What interrupted runs leave: a temp file of a killed put, an empty directory, an object without manifest.
+    await mkdir(join(project, "20260101T000000Z-0001"));
+    await writeFile(join(project, "20260101T000000Z-0001", ".public.t.ndjson.zst.tmp-0123456789ab"), "half");
+    await mkdir(join(project, "20260101T000000Z-0002"));
+    await mkdir(join(project, "20260101T000000Z-0003"));
+    await writeFile(join(project, "20260101T000000Z-0003", "public.t.ndjson.zst"), "x");
+    const args = ["prune", "--keep-last", "1", "--orphan-age", "0"];
+    const dry = await pgsnap(db.url, storage, [...args, "--dry-run"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect((await snapshotDirs(storage, db.name)).length).toBe(5);
+    const real = await pgsnap(db.url, storage, args);
+    expect(real.code, real.stderr).toBe(0);
+    expect({ ...dry.json, dryRun: false }).toEqual(real.json);
+    expect(real.json.deleted.map((d: { id: string }) => d.id)).toEqual([kept[0]]);
+    expect(real.json.orphans).toEqual([`${db.name}/20260101T000000Z-0003/`]);
+    expect(real.json.incompleteUploads).toBe(1);
+    expect(await snapshotDirs(storage, db.name)).toEqual([kept[1]]);
   });
 });

@@ -1,12 +1,12 @@
 /** Tenant discovery: every tenant id with its row count and a display name. */
 import { UsageError } from "../errors.js";
 import type { TenantNames } from "../config/config.js";
-import { readCatalog, type TableInfo } from "./catalog.js";
+import { readCatalog, resolveTableName, type TableInfo } from "./catalog.js";
 import { classifyConnectionError, connect, type ConnectOptions } from "./connect.js";
 import { planTenants, tenantKeyJoin, type TableRule } from "./plan.js";
 import { tenantKeyColumn } from "./tenant-value.js";
 import { canonicalTenantText } from "../format/tenant-id.js";
-import { quoteIdent, quoteTable, relationSql } from "./quote.js";
+import { quoteIdent, relationSql } from "./quote.js";
 
 export interface TenantInfo {
   id: string;
@@ -84,16 +84,17 @@ async function readNames(
   let sql: string | undefined;
   if (config?.query) sql = `SELECT (id)::text AS id, (name)::text AS name FROM (${config.query}) q(id, name)`;
   else if (config?.table) {
-    const t = tables.find((x) => x.id === config.table || x.name === config.table);
+    const found = resolveTableName(tables, config.table);
+    const t = found.length === 1 ? found[0] : undefined;
     if (!t) throw new UsageError("CONFIG_UNKNOWN_TABLE", `tenantNames.table ${config.table} does not exist`);
-    sql = `SELECT ${quoteIdent(config.id ?? tenantColumn)}::text AS id, ${quoteIdent(config.name ?? "name")}::text AS name FROM ${quoteTable(t)}`;
+    sql = `SELECT ${quoteIdent(config.id ?? tenantColumn)}::text AS id, ${quoteIdent(config.name ?? "name")}::text AS name FROM ${relationSql(t)}`;
   } else {
     const t = tables.find(
       (x) =>
         x.keys.some((k) => k.primary && k.columns.length === 1 && k.columns[0] === tenantColumn) &&
         x.columns.some((c) => c.name === "name"),
     );
-    if (t) sql = `SELECT ${quoteIdent(tenantColumn)}::text AS id, "name"::text AS name FROM ${quoteTable(t)}`;
+    if (t) sql = `SELECT ${quoteIdent(tenantColumn)}::text AS id, "name"::text AS name FROM ${relationSql(t)}`;
   }
   if (!sql) return new Map();
   const res = await client.query<{ id: string; name: string | null }>(sql).catch((err: unknown) => {

@@ -17,7 +17,7 @@ import { readSourceIdentity } from "../db/source-identity.js";
 import { canonicalTenant } from "../db/tenant-value.js";
 import type { Manifest } from "../format/manifest.js";
 import type { ProgressEvent } from "../format/progress.js";
-import { findSnapshot } from "../snapshots/list-snapshots.js";
+import { findSnapshot, type LatestChoice } from "../snapshots/list-snapshots.js";
 import type { Storage } from "../storage/storage.js";
 import { applyChanges, checkReach, planChanges, proveChanges, readXactCounts, type ApplyContext } from "./apply.js";
 import {
@@ -56,6 +56,8 @@ export interface RestoreOptions {
   toOtherDatabase?: boolean | undefined;
   rules?: Readonly<Record<string, TableRule>> | undefined;
   signal?: AbortSignal | undefined;
+  /** Hears which snapshot `latest` chose and why others were skipped. */
+  onChoice?: ((choice: LatestChoice) => void) | undefined;
   /** Rows and bytes per table while staging or loading (ProgressEvent), and step names. */
   onProgress?: ((event: ProgressEvent | { table: string; step: string }) => void) | undefined;
 }
@@ -98,6 +100,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const manifest = await findSnapshot(options.storage, project, options.snapshot, {
       tenant: options.tenant,
       tables: options.tables,
+      onChoice: options.onChoice,
       signal,
     });
     if (options.tenant === undefined && manifest.scope === "tenant") {

@@ -36,7 +36,7 @@ function table(name: string, columns: ColumnInfo[], fks: TableInfo["foreignKeys"
     sequences: [],
     triggers: [],
     rules: [],
-  } as TableInfo;
+  };
 }
 
 function manifest(tables: ManifestTable[]): Manifest {

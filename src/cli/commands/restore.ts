@@ -133,6 +133,7 @@ async function runRestore(
       toOtherDatabase: flags.toOtherDatabase === true,
       rules: config.rules,
       signal,
+      onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
       onProgress: (e) => view.update(e),
     });
     view.stop();
