@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { readCatalog, type ColumnInfo, type TableInfo } from "../src/db/catalog.js";
+import { readCatalog, tableId, type ColumnInfo, type TableInfo } from "../src/db/catalog.js";
 import { columnEncoding, dumpColumnExpr } from "../src/db/encode.js";
 import { pinnedSettingsSql } from "../src/db/session.js";
 import { IntegrityError } from "../src/errors.js";
@@ -171,7 +171,7 @@ describe("CopyToNdjson against PostgreSQL's row_to_json", () => {
       await c.query(SCHEMA_SQL);
       await c.query(ROWS_SQL);
       const catalog = await readCatalog(c);
-      table = catalog.tables.get(`public.${TABLE}`)!;
+      table = catalog.tables.get(tableId("public", TABLE))!;
     });
     cols = table.columns.map((c) => dumpColumnExpr(c, "t")).join(", ");
     options = { columns: table.columns.map((c) => ({ name: c.name, kind: kindOf(c) })) };

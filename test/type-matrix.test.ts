@@ -22,9 +22,10 @@ const serverUrl = inject("pgUrl");
 
 const SCHEMA = 'Tenant "Data" Schema';
 const TABLE = 'All "Types".Matrix';
-const TABLE_ID = `${SCHEMA}.${TABLE}`;
 const qi = (name: string): string => '"' + name.replace(/"/g, '""') + '"';
 const T = `${qi(SCHEMA)}.${qi(TABLE)}`;
+/** Table ids quote the parts that need it (x."a.b" and "x.a".b stay apart). */
+const TABLE_ID = T;
 
 /** Types, then the table: 57 columns, names that need quoting, identity and generated columns. */
 const SCHEMA_SQL = String.raw`
