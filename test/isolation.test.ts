@@ -67,6 +67,28 @@ async function fixture(schema: string, tenantColumn = "user_id"): Promise<Fixtur
 
 const ok = (r: CliResult) => expect(r.code, r.stderr).toBe(0);
 
+/** Starts `restore latest --tenant 1 --confirm` without waiting; `done` gives its exit code, `stderr()` what it printed. */
+function startRestore(
+  f: Fixture,
+  extra: string[] = [],
+): { done: Promise<number | null>; stderr: () => string; kill: (s: NodeJS.Signals) => void } {
+  const child = spawnPgsnap([
+    "restore",
+    "latest",
+    "--tenant",
+    "1",
+    "--confirm",
+    "--db",
+    f.db.url,
+    "--storage",
+    f.storage,
+    ...extra,
+  ]);
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  return { done: new Promise((res) => child.on("close", res)), stderr: () => stderr, kill: (sig) => child.kill(sig) };
+}
+
 /** Waits (polling the server, not the clock) until a backend runs a statement matching `like` and waits on a lock. */
 async function waitForLockWait(f: Fixture, like: string): Promise<void> {
   for (let i = 0; i < 2000; i++) {
@@ -91,24 +113,11 @@ describe("writes confined to the tenant (class 1)", () => {
     await withClient(f.db.url, async (c) => {
       await c.query("BEGIN");
       await c.query("UPDATE items SET user_id = 2, v = 'now tenant 2' WHERE id = 2");
-      const child = spawnPgsnap([
-        "restore",
-        "latest",
-        "--tenant",
-        "1",
-        "--confirm",
-        "--json",
-        "--db",
-        f.db.url,
-        "--storage",
-        f.storage,
-      ]);
-      let stderr = "";
-      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-      const done = new Promise<number | null>((res) => child.on("close", res));
+      const restore = startRestore(f);
       await waitForLockWait(f, "LOCK TABLE%SHARE ROW EXCLUSIVE%");
       await c.query("COMMIT");
-      const code = await done;
+      const code = await restore.done;
+      const stderr = restore.stderr();
       // Item 2 is tenant 2's now: the UPDATE's own ownership condition skips it, so the tenant's
       // rows cannot become the snapshot's and the restore refuses after writing (rolled back).
       expect(code, stderr).toBe(3);
@@ -218,25 +227,12 @@ describe("referential actions (class 2)", () => {
     await withClient(f.db.url, async (c) => {
       await c.query("BEGIN");
       await c.query("INSERT INTO audit VALUES (2, 4, 'tenant 2 refers to parent 4')");
-      const child = spawnPgsnap([
-        "restore",
-        "latest",
-        "--tenant",
-        "1",
-        "--confirm",
-        "--db",
-        f.db.url,
-        "--storage",
-        f.storage,
-        ...extra,
-      ]);
-      let stderr = "";
-      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-      const done = new Promise<number | null>((res) => child.on("close", res));
+      const restore = startRestore(f, extra);
       await waitForLockWait(f, "DELETE FROM ONLY%parents%");
       await c.query("COMMIT");
-      expect(await done, stderr).toBe(3);
-      expect(stderr).toMatch(
+      const stderr = restore.stderr;
+      expect(await restore.done, stderr()).toBe(3);
+      expect(stderr()).toMatch(
         /changed table public\.audit, which it does not restore \(0 inserted, 0 updated, 1 deleted\)/,
       );
     });
@@ -454,21 +450,10 @@ describe("an interrupted restore never commits (class 9)", () => {
     await withClient(f.db.url, async (c) => {
       await c.query("BEGIN");
       await c.query("LOCK TABLE kids IN ROW EXCLUSIVE MODE"); // blocks the write phase's SHARE ROW EXCLUSIVE
-      const child = spawnPgsnap([
-        "restore",
-        "latest",
-        "--tenant",
-        "1",
-        "--confirm",
-        "--db",
-        f.db.url,
-        "--storage",
-        f.storage,
-      ]);
-      const done = new Promise<number | null>((res) => child.on("close", res));
+      const restore = startRestore(f);
       await waitForLockWait(f, "LOCK TABLE%SHARE ROW EXCLUSIVE%");
-      child.kill("SIGTERM");
-      expect(await done).toBe(130);
+      restore.kill("SIGTERM");
+      expect(await restore.done, restore.stderr()).toBe(130);
       await c.query("COMMIT");
     });
     expect(await whole()).toBe(before);
