@@ -4,6 +4,8 @@
  * series per tenant with one point per snapshot, a working tenant menu and sortable tables.
  * The screenshot lands in test-artifacts/report.png (docs/report.png is a copy of it).
  */
+import { existsSync } from "node:fs";
+import { installDebianPackages } from "./helpers/apt.js";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +28,12 @@ async function pgsnap(args: string[]) {
   return r;
 }
 
+const chromiumPath = process.env["PGSNAP_TEST_CHROMIUM"] ?? "/usr/bin/chromium";
+
 beforeAll(async () => {
+  if (!existsSync(chromiumPath)) {
+    await installDebianPackages(["chromium"], "run `apt-get install chromium`, or set PGSNAP_TEST_CHROMIUM");
+  }
   storage = await mkdtemp(join(tmpdir(), "pgsnap-report-"));
   userDataDir = await mkdtemp(join(tmpdir(), "pgsnap-chromium-"));
   db = await createDatabase(serverUrl, { prefix: "pgsnap_report" });
@@ -110,7 +117,7 @@ describe("pgsnap report", () => {
 
     const context = await chromium.launchPersistentContext(userDataDir, {
       viewport: { width: 1100, height: 1400 },
-      executablePath: process.env["PGSNAP_TEST_CHROMIUM"] ?? "/usr/bin/chromium",
+      executablePath: chromiumPath,
       args: [
         "--headless",
         "--no-sandbox",

@@ -21,6 +21,7 @@
  *
  * This module is imported by the vitest global setup and by bench/; it must not import vitest.
  */
+import { installDebianPackages } from "./apt.js";
 import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -79,27 +80,11 @@ export function rgwInstalled(): boolean {
 
 /** Installs the Debian packages (as root, waiting for other apt runs on the machine). */
 export async function installRgwPackages(log: (line: string) => void = () => undefined): Promise<void> {
-  if (process.getuid?.() !== 0) {
-    throw new Error(
-      `radosgw is not installed and this is not root: run "apt-get install --no-install-recommends ${RGW_PACKAGES.join(" ")}", ` +
-        "or point PGSNAP_TEST_S3_ENDPOINT at an S3 server (README, Tests against your own servers)",
-    );
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const install = (): Promise<unknown> =>
-    execFileAsync(
-      "apt-get",
-      ["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", "--no-install-recommends", ...RGW_PACKAGES],
-      { env, maxBuffer: 64 * 1024 * 1024 },
-    );
-  log(`apt-get install ${RGW_PACKAGES.join(" ")}`);
-  try {
-    await install();
-  } catch {
-    // Package lists missing or stale (404 on download): update once, then try again.
-    await execFileAsync("apt-get", ["-o", "DPkg::Lock::Timeout=600", "update", "-qq"], { env });
-    await install();
-  }
+  await installDebianPackages(
+    RGW_PACKAGES,
+    `run "apt-get install --no-install-recommends ${RGW_PACKAGES.join(" ")}", or point PGSNAP_TEST_S3_ENDPOINT at an S3 server (README, Tests against your own servers)`,
+    log,
+  );
 }
 
 /** Starts a fresh cluster; see the module comment. */
