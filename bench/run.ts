@@ -985,13 +985,13 @@ async function tenantsSection(server: PostgresServer, work: string): Promise<voi
 }
 
 /**
- * The same pgsnap commands on the same data, local directory vs S3 (s3rver in its own process,
+ * The same pgsnap commands on the same data, local directory vs S3 (radosgw behind the test proxy, its own processes,
  * on this machine: its CPU and disk writes compete with pgsnap and PostgreSQL).
  */
 async function s3Section(server: PostgresServer, work: string): Promise<void> {
   const bound = S3_PART_SIZE * 2 * S3_JOBS + 100 * MB;
   log(
-    `\n== s3: local directory vs s3:// (s3rver on 127.0.0.1); dump ${fmtInt(S3_ROWS)} rows, restore a tenant of ${fmtInt(S3_RESTORE_ROWS)} rows; part size ${fmtBytes(S3_PART_SIZE)}, --jobs ${S3_JOBS}`,
+    `\n== s3: local directory vs s3:// (radosgw on 127.0.0.1); dump ${fmtInt(S3_ROWS)} rows, restore a tenant of ${fmtInt(S3_RESTORE_ROWS)} rows; part size ${fmtBytes(S3_PART_SIZE)}, --jobs ${S3_JOBS}`,
   );
   const s3: S3TestServer = await startS3Server();
   const out: (Row & { storage: "local" | "s3" })[] = [];
@@ -1280,10 +1280,10 @@ function printReport(): void {
   if (results.s3) {
     const x = results.s3;
     p(
-      `\nS3 vs LOCAL — same data, same commands; --storage <dir> vs s3://<bucket>/bench on s3rver (127.0.0.1, own process); part size ${fmtBytes(x.partSize)}, --jobs ${x.jobs}`,
+      `\nS3 vs LOCAL — same data, same commands; --storage <dir> vs s3://<bucket>/bench on radosgw (127.0.0.1, own processes); part size ${fmtBytes(x.partSize)}, --jobs ${x.jobs}`,
     );
     p(
-      `  s3rver runs on this machine (${String(results.machine["cpus"])} cores) and writes to its own temp dir on the same disk: S3 times include its CPU and I/O competing with pgsnap and PostgreSQL; peak RSS is pgsnap's process only`,
+      `  radosgw runs on this machine (${String(results.machine["cpus"])} cores) and writes to its own temp dir on the same disk: S3 times include its CPU and I/O competing with pgsnap and PostgreSQL; peak RSS is pgsnap's process only`,
     );
     p(
       formatTable(
