@@ -134,7 +134,11 @@ async function runRestore(
       rules: config.rules,
       signal,
       onChoice: (c) => out.info(`pgsnap: ${c.reason}`),
-      onProgress: (e) => view.update(e),
+      onProgress: (e) => {
+        view.update(e);
+        // With -v, every step is a line on stderr (also in a pipe): `staging public.orders`.
+        if (!("phase" in e)) out.debug(`${e.step} ${e.table}`);
+      },
     });
     view.stop();
     if (!print) return result;
