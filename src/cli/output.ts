@@ -59,17 +59,8 @@ export function countOf(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-/** `12.3 MB` style sizes. */
-export function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
+/** `12.3 MB` style sizes: the one formatter, shared with the notifications (notify may not import cli). */
+export { formatSize as formatBytes } from "../notify/summary.js";
 
 /** Renders rows as an aligned text table. */
 export function formatTable(headers: string[], rows: (string | number)[][]): string {
