@@ -1357,7 +1357,7 @@ function computeTargets(): void {
     const at = `@${fmtInt(d.rows)}`;
     const full = find(d.results, "pgsnap dump (full)");
     const jobs2 = find(d.results, "pgsnap dump --jobs 2");
-    const one = find(d.results, "pgsnap dump --tenant");
+    const one = find(d.results, "pgsnap dump --tenant 1 ");
     const all = find(d.results, "pgsnap dump --all-tenants");
     ratio(`full dump / psql COPY | zstd -3 ${at}`, full, find(d.results, "psql COPY t TO STDOUT | zstd"), 1.3);
     ratio(`full dump --jobs 2 / pg_dump -Fd -j 2 ${at}`, jobs2, find(d.results, "pg_dump --data-only -Fd -j 2"), 1.0);
