@@ -108,6 +108,7 @@ interface Manifest {
   tenants: string[] | null;
   rows: number;
   tables: ManifestTable[];
+  source?: { database: string; systemIdentifier: string | null };
 }
 
 function readManifest(storage: string, project: string, id: string): Manifest {
