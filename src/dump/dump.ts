@@ -6,10 +6,10 @@
  */
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { to as copyTo } from "pg-copy-streams";
 import { ConnectionError, InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
 import { readCatalogAndStorage, type Catalog, type TableInfo } from "../db/catalog.js";
 import { classifyConnectionError, connect, type ConnectOptions } from "../db/connect.js";
+import { copyOut } from "../db/copy-out.js";
 import { columnEncoding, copyColumnExpr, jsonKind } from "../db/encode.js";
 import type { JsonKind } from "../format/copy-to-ndjson.js";
 import {
@@ -127,7 +127,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
   // Encode workers start now, so their start-up overlaps the connection and catalog queries.
   // Not for tenant snapshots: a tenant is usually a small share of a table, and a worker's
   // start-up (~60 ms CPU, ~12 MiB) would be most of the cost of dumping it.
-  const encoders = new EncoderPool({ threads: !(options.tenants && options.tenants.length > 0) });
+  const encoders = new EncoderPool({ threads: process.env.NOTHREADS !== "1" && !(options.tenants && options.tenants.length > 0) });
   encoders.warm(jobs);
   const main = await connect(options.connection).catch(async (err: unknown) => {
     await encoders.close();
@@ -567,7 +567,7 @@ async function dumpTable(
   const object = item.object;
   const key = snapshotPrefix(project, item.snap.id) + object;
   const { sql, filter, columns } = tableQuery(plan, item.plan, item.snap.tenant, item.framed);
-  const source = client.query(copyTo(`COPY (${sql}) TO STDOUT`));
+  const source = client.query(copyOut(`COPY (${sql}) TO STDOUT`));
   const encoder = encoders.encoder(slot, { columns, framed: item.framed, level });
   const stored = new ByteCounter();
   const ticker = onTick && setInterval(() => onTick(encoder.rows(), encoder.bytes(), stored.bytes, false), 250);
