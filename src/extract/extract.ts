@@ -14,7 +14,8 @@ import { compressBuffer, createCompressStream } from "../format/zstd.js";
 import { findSnapshot, type SnapshotFilter } from "../snapshots/list-snapshots.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
-import { freshSnapshotIds, snapshotResult, type SnapshotResult } from "../dump/dump.js";
+import type { SnapshotResult } from "../dump/dump.js";
+import { freshSnapshotIds, snapshotResult } from "../snapshots/new-snapshot.js";
 
 export interface ExtractOptions {
   storage: Storage;
