@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from "node:stream";
+import { ZstdDecodeThread } from "./zstd-decode-thread.js";
 import { ZstdDecoder } from "./zstd.js";
 
 /**
@@ -208,3 +209,162 @@ export class ZstdLineFilter extends Transform {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Compressed chunks handed to the decode thread and not yet decompressed, at most. */
+const MAX_IN_FLIGHT = 4;
+
+/**
+ * `ZstdLineFilter` with the decompression on a worker thread (src/format/zstd-decode-thread.ts),
+ * so the line search on this thread and zstd on the other overlap. Same contract: `keep` gets
+ * each line as a byte range of memory that is reused after the call; kept lines are copied out
+ * and pushed in 64 KiB slabs; rows and bytes are counted; truncated, corrupt or unterminated
+ * input fails. Memory is bounded by the thread's ring (4 MiB), `MAX_IN_FLIGHT` compressed chunks
+ * and the longest line: when the consumer is full no slot is released, the thread stops, and
+ * the input is no longer acknowledged. The thread ends with the stream (also on error or abort).
+ */
+export class ThreadedZstdLineFilter extends Transform {
+  rows = 0;
+  bytes = 0;
+  readonly #keep: KeepLine;
+  readonly #thread: ZstdDecodeThread;
+  /** Filled slots not yet searched (waiting while the consumer is full). */
+  readonly #queue: { bytes: Buffer; slot: number }[] = [];
+  /** The line in progress, when it started in an earlier slot. */
+  #carry: Buffer = Buffer.allocUnsafe(OUT_SLAB);
+  #carryLen = 0;
+  #slab: Buffer = Buffer.allocUnsafe(OUT_SLAB);
+  #slabPos = 0;
+  #consumerFull = false;
+  #inFlight = 0;
+  #writeDone: TransformCallback | null = null;
+  #flushDone: TransformCallback | null = null;
+  #ended: { inFrame: boolean } | null = null;
+
+  constructor(keep: KeepLine) {
+    super();
+    this.#keep = keep;
+    this.#thread = new ZstdDecodeThread({
+      onSlot: (bytes, slot) => {
+        this.#queue.push({ bytes, slot });
+        this.#drain();
+      },
+      onConsumed: () => {
+        this.#inFlight--;
+        const done = this.#writeDone;
+        if (done && this.#inFlight < MAX_IN_FLIGHT) {
+          this.#writeDone = null;
+          done();
+        }
+      },
+      onEnd: (inFrame) => {
+        this.#ended = { inFrame };
+        this.#drain();
+      },
+      onError: (err) => this.destroy(err),
+    });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#thread.write(chunk);
+    this.#inFlight++;
+    if (this.#inFlight < MAX_IN_FLIGHT) done();
+    else this.#writeDone = done;
+  }
+
+  override _read(size: number): void {
+    this.#consumerFull = false;
+    this.#drain();
+    super._read(size);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.#flushDone = done;
+    this.#thread.end();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.#thread.stop();
+    this.#queue.length = 0;
+    callback(err);
+  }
+
+  #drain(): void {
+    while (this.#queue.length > 0 && !this.#consumerFull && !this.destroyed) {
+      const { bytes, slot } = this.#queue.shift()!;
+      try {
+        this.#lines(bytes);
+      } catch (err) {
+        this.destroy(err as Error);
+        return;
+      }
+      this.#thread.release(slot);
+    }
+    const done = this.#flushDone;
+    if (done && this.#ended && this.#queue.length === 0 && !this.destroyed) {
+      this.#flushDone = null;
+      this.#thread.stop();
+      if (this.#slabPos > 0) this.#push(this.#takeSlab());
+      if (this.#ended.inFrame) done(new Error("zstd: input ended in the middle of a frame (truncated data)"));
+      else if (this.#carryLen > 0) done(new Error("data ends inside a row (no final newline)"));
+      else done();
+    }
+  }
+
+  /** Hands every line that ends in `w` to `keep`; keeps the unfinished one in the carry. */
+  #lines(w: Buffer): void {
+    const keep = this.#keep;
+    let start = 0;
+    if (this.#carryLen > 0) {
+      const nl = w.indexOf(0x0a);
+      if (nl === -1) {
+        this.#appendCarry(w, 0, w.length);
+        return;
+      }
+      this.#appendCarry(w, 0, nl + 1);
+      const n = this.#carryLen;
+      this.#carryLen = 0;
+      if (keep(this.#carry, 0, n - 1)) this.#copyOut(this.#carry, 0, n);
+      start = nl + 1;
+    }
+    for (let nl = w.indexOf(0x0a, start); nl !== -1; nl = w.indexOf(0x0a, start)) {
+      if (keep(w, start, nl)) this.#copyOut(w, start, nl + 1);
+      start = nl + 1;
+    }
+    if (start < w.length) this.#appendCarry(w, start, w.length);
+  }
+
+  #appendCarry(w: Buffer, start: number, end: number): void {
+    const need = this.#carryLen + end - start;
+    if (need > this.#carry.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, 2 * this.#carry.length));
+      this.#carry.copy(bigger, 0, 0, this.#carryLen);
+      this.#carry = bigger;
+    }
+    w.copy(this.#carry, this.#carryLen, start, end);
+    this.#carryLen = need;
+  }
+
+  #copyOut(w: Buffer, start: number, end: number): void {
+    const n = end - start;
+    this.rows++;
+    this.bytes += n;
+    if (this.#slab.length - this.#slabPos < n) {
+      if (this.#slabPos > 0) this.#push(this.#takeSlab());
+      if (n > this.#slab.length) this.#slab = Buffer.allocUnsafe(n);
+    }
+    w.copy(this.#slab, this.#slabPos, start, end);
+    this.#slabPos += n;
+    if (this.#slabPos >= OUT_SLAB / 2) this.#push(this.#takeSlab());
+  }
+
+  #push(out: Buffer): void {
+    if (!this.push(out)) this.#consumerFull = true;
+  }
+
+  #takeSlab(): Buffer {
+    const out = this.#slab.subarray(0, this.#slabPos);
+    this.#slab = Buffer.allocUnsafe(OUT_SLAB);
+    this.#slabPos = 0;
+    return out;
+  }
+}
