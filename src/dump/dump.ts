@@ -11,7 +11,7 @@ import { ConnectionError, InterruptedError, LockedError, PgsnapError, RefusedErr
 import { readCatalog, readStorageFingerprint, type Catalog, type TableInfo } from "../db/catalog.js";
 import { classifyConnectionError, connect, type ConnectOptions } from "../db/connect.js";
 import { columnEncoding, copyColumnExpr, jsonKind } from "../db/encode.js";
-import { CopyToNdjson, type JsonKind } from "../format/copy-to-ndjson.js";
+import type { JsonKind } from "../format/copy-to-ndjson.js";
 import {
   describePlan,
   ownedCondition,
@@ -26,7 +26,7 @@ import { readRowEstimates } from "../db/row-estimates.js";
 import { canonicalTenant, tenantKeyColumn } from "../db/tenant-value.js";
 import { readSourceIdentity } from "../db/source-identity.js";
 import { pinnedSettings } from "../db/session.js";
-import { ByteCounter, DigestStream } from "../format/digest.js";
+import { ByteCounter } from "../format/digest.js";
 import {
   manifestFormat,
   manifestVersion,
@@ -37,13 +37,12 @@ import {
 } from "../format/manifest.js";
 import { sumKnown, type ProgressEvent } from "../format/progress.js";
 import { newSnapshotId } from "../format/snapshot-id.js";
-import { TenantFrameStream } from "../format/tenant-frames.js";
-import { createCompressStream } from "../format/zstd.js";
 import { manifestKey, projectPrefix, snapshotPrefix, tableObjectName } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { selectTables } from "../db/select-tables.js";
 import { checkRowSecurity } from "../db/row-security.js";
 import { toolVersion } from "../version.js";
+import { EncoderPool } from "./table-encoder.js";
 
 export interface DumpOptions {
   connection: ConnectOptions;
@@ -125,7 +124,13 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
     });
   }
   const jobs = Math.max(1, Math.floor(options.jobs ?? 1));
-  const main = await connect(options.connection);
+  // Encode workers start now, so their start-up overlaps the connection and catalog queries.
+  const encoders = new EncoderPool();
+  encoders.warm(jobs);
+  const main = await connect(options.connection).catch(async (err: unknown) => {
+    await encoders.close();
+    throw err;
+  });
   const workers: pg.Client[] = [];
   /** Objects written per snapshot whose manifest is not written yet. */
   const written = new Map<string, string[]>();
@@ -202,7 +207,18 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
             tablesTotal: items.length,
             runTotalRows,
           });
-        const entry = await dumpTable(client, item, plan, project, options.storage, level, signal, report);
+        const entry = await dumpTable(
+          client,
+          encoders,
+          worker,
+          item,
+          plan,
+          project,
+          options.storage,
+          level,
+          signal,
+          report,
+        );
         const keys = written.get(item.snap.id) ?? [];
         keys.push(snapshotPrefix(project, item.snap.id) + entry.object);
         written.set(item.snap.id, keys);
@@ -288,7 +304,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
     if (orphans.length > 0) await options.storage.delete(orphans).catch(() => {});
     throw mapDumpError(err, options.connection.url, [main, ...workers]);
   } finally {
-    await Promise.all([main, ...workers].map((c) => c.end().catch(() => {})));
+    await Promise.all([...[main, ...workers].map((c) => c.end().catch(() => {})), encoders.close()]);
   }
 }
 
@@ -528,6 +544,8 @@ export function tableQuery(
 
 async function dumpTable(
   client: pg.Client,
+  encoders: EncoderPool,
+  slot: number,
   item: WorkItem,
   plan: TenantPlan,
   project: string,
@@ -541,22 +559,18 @@ async function dumpTable(
   const key = snapshotPrefix(project, item.snap.id) + object;
   const { sql, filter, columns } = tableQuery(plan, item.plan, item.snap.tenant, item.framed);
   const source = client.query(copyTo(`COPY (${sql}) TO STDOUT`));
-  // Framed: runs of one tenant's rows between records, so the framer never parses a row again.
-  const json = new CopyToNdjson({ columns, tenantKeyFirst: item.framed, groupRecords: item.framed });
-  // Uncompressed size only: hashing the raw bytes too would cost ~0.5 s per GB for nothing.
-  const raw = new ByteCounter();
-  const stored = new DigestStream();
-  const framer = item.framed ? new TenantFrameStream({ level, input: "group-records" }) : undefined;
-  const encoder = framer ?? createCompressStream(level);
-  const ticker = onTick && setInterval(() => onTick(json.rows, raw.bytes, stored.bytes, false), 250);
+  const encoder = encoders.encoder(slot, { columns, framed: item.framed, level });
+  const stored = new ByteCounter();
+  const ticker = onTick && setInterval(() => onTick(encoder.rows(), encoder.bytes(), stored.bytes, false), 250);
   onTick?.(0, 0, 0, false);
   const [, put] = await Promise.all([
-    pipeline(source, json, raw, encoder, stored, { signal }).catch((err: unknown) => {
+    pipeline([source, ...encoder.transforms, stored], { signal }).catch((err: unknown) => {
       throw customFilterError(err, plan, item.plan.table.id, item.framed);
     }),
     storage.put(key, stored, { signal }),
   ]).finally(() => clearInterval(ticker));
-  const frames: FrameEntry[] | undefined = framer?.frames.map((f) => ({
+  const encoded = encoder.result();
+  const frames: FrameEntry[] | undefined = encoded.frames?.map((f) => ({
     tenant: tenantOfFrame(f.key),
     offset: f.offset,
     length: f.length,
@@ -568,7 +582,10 @@ async function dumpTable(
 
   function entry(size: number): ManifestTable {
     const rows = source.rowCount;
-    if (json.rows !== rows) throw new Error(`table ${t.id}: COPY sent ${rows} rows, ${json.rows} were encoded`);
+    if (encoded.rows !== rows) throw new Error(`table ${t.id}: COPY sent ${rows} rows, ${encoded.rows} were encoded`);
+    if (encoded.storedBytes !== size) {
+      throw new Error(`table ${t.id}: ${encoded.storedBytes} bytes were encoded, the storage took ${size}`);
+    }
     if (frames && sum(frames, (f) => f.rows) !== rows) {
       throw new Error(`table ${t.id}: frames hold ${sum(frames, (f) => f.rows)} rows, COPY sent ${rows}`);
     }
@@ -588,9 +605,9 @@ async function dumpTable(
         ...(c.identity ? { identity: c.identity } : {}),
       })),
       rows,
-      bytes: item.framed ? sum(frames!, (f) => f.bytes) : raw.bytes,
+      bytes: encoded.bytes,
       storedBytes: size,
-      sha256: stored.sha256,
+      sha256: encoded.sha256,
       ...(frames ? { frames } : {}),
     };
   }
