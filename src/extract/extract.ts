@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { IntegrityError, PgsnapError, UsageError } from "../errors.js";
 import { DigestStream, sha256Hex } from "../format/digest.js";
-import { ThreadedZstdLineFilter, ZstdLineFilter, type KeepLine } from "../format/line-filter.js";
+import { ZstdLineFilter, type KeepLine } from "../format/line-filter.js";
 import { manifestName, manifestTenant, type Manifest, type ManifestTable } from "../format/manifest.js";
 import { RowScanner, TenantMatcher } from "../format/row-scan.js";
 import { compressBuffer, createCompressStream } from "../format/zstd.js";
@@ -28,11 +28,6 @@ export interface ExtractOptions {
   /** Write the snapshot even when no row belongs to the tenant (default: exit 2). */
   allowEmpty?: boolean | undefined;
   signal?: AbortSignal | undefined;
-  /**
-   * Full snapshots: decompress on a worker thread while this thread searches the rows (default
-   * true); false does both on this thread.
-   */
-  decodeThread?: boolean | undefined;
   /** For `latest`: told which snapshot was chosen and why (see findSnapshot). */
   onChoice?: SnapshotFilter["onChoice"];
 }
@@ -175,7 +170,7 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
         };
       }
       const collectors = collect.map((c) => ({ scanner: new RowScanner(c.cols), set: c.set }));
-      const keepAndCollect: KeepLine =
+      const filter = new ZstdLineFilter(
         collectors.length === 0
           ? keep
           : (buf, start, end) => {
@@ -183,15 +178,11 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
               const line = buf.subarray(start, end);
               for (const c of collectors) c.set.add(c.scanner.values(line).join("\u0000"));
               return true;
-            };
-      const body = await get(t);
-      // Made right before the pipeline, which ends it (and its thread) on every path.
-      const filter =
-        options.decodeThread === false
-          ? new ZstdLineFilter(keepAndCollect)
-          : new ThreadedZstdLineFilter(keepAndCollect);
+            },
+      );
       const srcDigest = new DigestStream();
       const dstDigest = new DigestStream();
+      const body = await get(t);
       const [, put] = await Promise.all([
         pipeline(body, srcDigest, filter, createCompressStream(options.compressionLevel ?? 3), dstDigest, {
           signal: options.signal,
