@@ -29,7 +29,7 @@ function randomChunks(data: Buffer, max: number, rand: () => number): Buffer[] {
 async function run(stream: Transform, chunks: readonly Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];
   await pipeline(Readable.from(chunks), stream, async (source: AsyncIterable<Buffer>) => {
-    for await (const c of source) out.push(c as Buffer);
+    for await (const c of source) out.push(c);
   });
   return Buffer.concat(out);
 }
@@ -107,6 +107,28 @@ describe("ZstdLineFilter", () => {
       throw new Error("bad row");
     });
     await expect(run(filter, [input])).rejects.toThrow(/bad row/);
+  });
+
+  it("an abort in the middle ends the stream with the abort", async () => {
+    const text = Buffer.from('{"id":1,"t":3,"s":"abc"}\n'.repeat(400_000));
+    const compressed = compressBuffer(text, 1);
+    const controller = new AbortController();
+    let seen = 0;
+    const filter = new ZstdLineFilter(() => {
+      if (++seen === 1000) controller.abort();
+      return true;
+    });
+    await expect(
+      pipeline(
+        Readable.from(randomChunks(compressed, 2_000, rng(7))),
+        filter,
+        new Writable({ write: (_c, _e, cb) => cb() }),
+        {
+          signal: controller.signal,
+        },
+      ),
+    ).rejects.toThrow(/abort/i);
+    expect(filter.destroyed).toBe(true);
   });
 
   it("a thousandfold chunk is produced piecewise, paced by the consumer", async () => {
