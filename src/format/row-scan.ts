@@ -333,9 +333,6 @@ export class TenantMatcher {
     const n = end - start;
     if (n === 0) return undefined;
     const isString = buf[start] === QUOTE;
-    if (!isString) {
-      for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return undefined;
-    }
     switch (this.#kind) {
       case "int": {
         // -?[1-9][0-9]* or 0: already what canonicalInteger makes of it.
@@ -386,6 +383,7 @@ export class TenantMatcher {
         // Plain printable ASCII (no escape; for citext no upper case): the text is its own
         // canonical form. A number or literal is compared as it is (checked above).
         if (!isString) {
+          for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return undefined;
           // citext lower-cases a number's text too (`1E5` names tenant `1e5`).
           if (this.#kind === "citext")
             for (let i = start; i < end; i++) if (buf[i]! >= 0x41 && buf[i]! <= 0x5a) return undefined;
