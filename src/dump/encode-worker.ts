@@ -20,7 +20,9 @@ import { encodeStages, type EncodeSpec } from "./encode-stages.js";
 import { serializeError, type ToWorker, type FromWorker } from "./encode-protocol.js";
 
 /** COPY text the worker holds before it stops pulling. */
-const SOURCE_HIGH_WATER = 256 * 1024;
+const SOURCE_HIGH_WATER = 512 * 1024;
+/** Stored bytes per `out` message (the last one of a table may be shorter). */
+const OUT_BATCH = 128 * 1024;
 /** Unacknowledged output messages before the worker waits for the main thread. */
 export const OUT_CREDIT = 8;
 
@@ -87,15 +89,34 @@ function begin(spec: EncodeSpec): void {
     aborted: false,
   };
   session = s;
+  // Output is gathered into batches (zstd hands it over in many small slices), copied once:
+  // the compressor keeps writing into the rest of the buffers those slices are views of.
+  let batch = new Uint8Array(OUT_BATCH);
+  let batchLength = 0;
+  const flush = (): boolean => {
+    const out = batch.buffer.slice(0, batchLength);
+    batch = new Uint8Array(OUT_BATCH);
+    batchLength = 0;
+    s.unacked++;
+    post({ type: "out", buf: out }, [out]);
+    return s.unacked < OUT_CREDIT;
+  };
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      // A copy: the compressor keeps writing into the rest of the buffer this chunk is a view of.
-      const copy = new Uint8Array(chunk.length);
-      copy.set(chunk);
-      s.unacked++;
-      post({ type: "out", buf: copy.buffer }, [copy.buffer]);
-      if (s.unacked < OUT_CREDIT) done();
+      let more = true;
+      for (let at = 0; at < chunk.length;) {
+        const n = Math.min(chunk.length - at, OUT_BATCH - batchLength);
+        batch.set(chunk.subarray(at, at + n), batchLength);
+        batchLength += n;
+        at += n;
+        if (batchLength === OUT_BATCH) more = flush();
+      }
+      if (more) done();
       else s.resume = () => done();
+    },
+    final(done) {
+      if (batchLength > 0) flush();
+      done();
     },
   });
   pipeline([s.source, ...stages.transforms, sink]).then(

@@ -21,7 +21,12 @@ import { Worker } from "node:worker_threads";
 import { encodeStages, type EncodeResult, type EncodeSpec } from "./encode-stages.js";
 import { deserializeError, type FromWorker, type ToWorker } from "./encode-protocol.js";
 
-/** COPY text buffered on the main side before the socket is paused (one batch to the worker). */
+/**
+ * COPY text per `data` message: a message costs tens of microseconds (more on a busy machine),
+ * so the socket's 64 KiB reads are sent four at a time or more.
+ */
+const BATCH = 256 * 1024;
+/** COPY text buffered on the main side, beyond a full batch, before the socket is paused. */
 const INPUT_HIGH_WATER = 256 * 1024;
 /** Stored bytes buffered on the main side before the worker is held back. */
 const OUTPUT_HIGH_WATER = 256 * 1024;
@@ -111,8 +116,13 @@ class WorkerEncodeStream extends Duplex {
   readonly #discard: () => void;
   /** The worker asked for input and has not been sent it yet. */
   #pulled = false;
-  /** Input waiting for the worker's next pull, and the callback that releases the writer. */
-  #pending: { chunks: Buffer[]; done: (err?: Error | null) => void } | null = null;
+  /** Input waiting for the worker's next pull (less than a batch, unless a writer waits). */
+  #queued: Buffer[] = [];
+  #queuedBytes = 0;
+  /** The writer's callback, held while a full batch waits for a pull. */
+  #blocked: ((err?: Error | null) => void) | null = null;
+  /** _final's callback: the input has ended; send the rest and the end at the next pull. */
+  #ending: ((err?: Error | null) => void) | null = null;
   /** Outputs received while the readable side was full: acknowledged when it drains. */
   #owedAcks = 0;
   #finished = false;
@@ -145,19 +155,20 @@ class WorkerEncodeStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.#pending = { chunks: [chunk], done };
-    this.#send();
+    this.#add([chunk], done);
   }
 
   override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], done: (err?: Error | null) => void): void {
-    this.#pending = { chunks: chunks.map((c) => c.chunk), done };
-    this.#send();
+    this.#add(
+      chunks.map((c) => c.chunk),
+      done,
+    );
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    // Every write was sent before _final runs (a write's callback fires only once it is sent).
-    this.#post({ type: "end" });
-    done();
+    // The rest goes as a last (short) batch once the worker asks; then the end.
+    this.#ending = done;
+    this.#send();
   }
 
   override _read(): void {
@@ -174,23 +185,48 @@ class WorkerEncodeStream extends Duplex {
     done(err);
   }
 
-  /** Sends the pending input as one batch if the worker has asked for one. */
-  #send(): void {
-    const pending = this.#pending;
-    if (pending === null || !this.#pulled) return;
-    this.#pending = null;
-    this.#pulled = false;
-    let length = 0;
-    for (const c of pending.chunks) length += c.length;
-    // One copy into a buffer of our own, which is then moved (not copied) to the worker.
-    const batch = new Uint8Array(length);
-    let at = 0;
-    for (const c of pending.chunks) {
-      batch.set(c, at);
-      at += c.length;
+  /** Queues input; the writer goes on at once until a full batch waits for the worker. */
+  #add(chunks: Buffer[], done: (err?: Error | null) => void): void {
+    for (const c of chunks) {
+      this.#queued.push(c);
+      this.#queuedBytes += c.length;
     }
-    this.#post({ type: "data", buf: batch.buffer }, [batch.buffer]);
-    pending.done();
+    if (this.#queuedBytes < BATCH) done();
+    else {
+      this.#blocked = done;
+      this.#send();
+    }
+  }
+
+  /**
+   * Sends the queued input as one batch if the worker has asked for one and a batch is full (or
+   * the input has ended), releasing a writer that waited for it; after the last batch, the end.
+   */
+  #send(): void {
+    if (!this.#pulled) return;
+    const ending = this.#ending;
+    if (this.#queuedBytes < BATCH && ending === null) return;
+    this.#pulled = false;
+    if (this.#queuedBytes > 0) {
+      // One copy into a buffer of our own, which is then moved (not copied) to the worker.
+      const batch = new Uint8Array(this.#queuedBytes);
+      let at = 0;
+      for (const c of this.#queued) {
+        batch.set(c, at);
+        at += c.length;
+      }
+      this.#queued = [];
+      this.#queuedBytes = 0;
+      this.#post({ type: "data", buf: batch.buffer }, [batch.buffer]);
+    }
+    const blocked = this.#blocked;
+    this.#blocked = null;
+    blocked?.();
+    if (ending !== null) {
+      this.#ending = null;
+      this.#post({ type: "end" });
+      ending();
+    }
   }
 
   #post(message: ToWorker, transfer?: ArrayBuffer[]): void {
