@@ -8,7 +8,7 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { ConnectionError, InterruptedError, LockedError, PgsnapError, RefusedError, UsageError } from "../errors.js";
-import { readCatalog, readStorageFingerprint, type Catalog, type TableInfo } from "../db/catalog.js";
+import { readCatalogAndStorage, type Catalog, type TableInfo } from "../db/catalog.js";
 import { classifyConnectionError, connect, type ConnectOptions } from "../db/connect.js";
 import { columnEncoding, copyColumnExpr, jsonKind } from "../db/encode.js";
 import type { JsonKind } from "../format/copy-to-ndjson.js";
@@ -341,41 +341,41 @@ const SNAPSHOT_ATTEMPTS = 3;
  * 4. compare both reads (tables, columns, keys, relfilenodes): a difference means DDL committed
  *    in between, so the locks may cover the wrong tables; start over, at most SNAPSHOT_ATTEMPTS
  *    times, then fail (exit 13) without writing anything.
- * Leaves the REPEATABLE READ transaction open on `client`.
+ * Leaves the REPEATABLE READ transaction open on `client`. Steps 2 and 3 are one message (one
+ * round trip, readCatalogAndStorage), as is step 1 with its BEGIN (issue 14: the fixed cost).
  */
 async function openSnapshot(client: pg.Client, options: DumpOptions): Promise<OpenedSnapshot> {
   for (let attempt = 1; ; attempt++) {
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    const catalog = await readCatalog(client);
+    const first = await readCatalogAndStorage(client, ["BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"]);
+    const catalog = first.catalog;
     const opened = planDump(catalog, options);
     const oids = new Set(opened.dumped.map((p) => p.table.oid));
-    const files = await readStorageFingerprint(client, oids);
+    const files = first.storageFingerprint(oids);
     // Each tenant id in its canonical spelling; a query, so here and not after the LOCK.
     for (const tenant of options.tenants ?? []) opened.tenants.push(await canonicalTenant(client, opened.plan, tenant));
     checkRowSecurity(
       catalog,
       opened.dumped.map((p) => p.table),
     );
-    await client.query("COMMIT");
-
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    await client.query("SET LOCAL row_security = off");
-    if (opened.dumped.length > 0) {
-      try {
-        await client.query(
-          `LOCK TABLE ${opened.dumped.map((p) => quoteTable(p.table)).join(", ")} IN ACCESS SHARE MODE`,
-        );
-      } catch (err) {
-        // A table dropped (or renamed) since the catalog read: read it again.
-        if ((err as { code?: string }).code !== "42P01") throw err;
-        await client.query("ROLLBACK");
-        if (attempt >= SNAPSHOT_ATTEMPTS) throw ddlRace(attempt, err);
-        continue;
-      }
+    let again;
+    try {
+      again = await readCatalogAndStorage(client, [
+        "COMMIT",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        "SET LOCAL row_security = off",
+        ...(opened.dumped.length > 0
+          ? [`LOCK TABLE ${opened.dumped.map((p) => quoteTable(p.table)).join(", ")} IN ACCESS SHARE MODE`]
+          : []),
+      ]);
+    } catch (err) {
+      // A table dropped (or renamed) since the catalog read (only LOCK names tables): read it again.
+      if ((err as { code?: string }).code !== "42P01") throw err;
+      await client.query("ROLLBACK");
+      if (attempt >= SNAPSHOT_ATTEMPTS) throw ddlRace(attempt, err);
+      continue;
     }
-    const again = await readCatalog(client);
-    const againFiles = await readStorageFingerprint(client, oids);
-    if (againFiles === files && catalogFingerprint(again) === catalogFingerprint(catalog)) return opened;
+    if (again.storageFingerprint(oids) === files && catalogFingerprint(again.catalog) === catalogFingerprint(catalog))
+      return opened;
     await client.query("ROLLBACK");
     if (attempt >= SNAPSHOT_ATTEMPTS) throw ddlRace(attempt, undefined);
   }

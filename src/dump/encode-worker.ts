@@ -91,11 +91,12 @@ function begin(spec: EncodeSpec): void {
   session = s;
   // Output is gathered into batches (zstd hands it over in many small slices), copied once:
   // the compressor keeps writing into the rest of the buffers those slices are views of.
-  let batch = new Uint8Array(OUT_BATCH);
+  // allocUnsafeSlow: a buffer that owns its whole ArrayBuffer (so it can be moved), not zeroed.
+  let batch = Buffer.allocUnsafeSlow(OUT_BATCH);
   let batchLength = 0;
   const flush = (): boolean => {
-    const out = batch.buffer.slice(0, batchLength);
-    batch = new Uint8Array(OUT_BATCH);
+    const out = batchLength === OUT_BATCH ? batch.buffer : batch.buffer.slice(0, batchLength);
+    batch = Buffer.allocUnsafeSlow(OUT_BATCH);
     batchLength = 0;
     s.unacked++;
     post({ type: "out", buf: out }, [out]);

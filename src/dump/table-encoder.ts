@@ -209,7 +209,8 @@ class WorkerEncodeStream extends Duplex {
     this.#pulled = false;
     if (this.#queuedBytes > 0) {
       // One copy into a buffer of our own, which is then moved (not copied) to the worker.
-      const batch = new Uint8Array(this.#queuedBytes);
+      // allocUnsafeSlow: owns its whole ArrayBuffer (so it can be moved), and is not zeroed first.
+      const batch = Buffer.allocUnsafeSlow(this.#queuedBytes);
       let at = 0;
       for (const c of this.#queued) {
         batch.set(c, at);
