@@ -64,10 +64,15 @@ function workerScript(): URL | undefined {
  * the next table. `close` terminates them all.
  */
 export class EncoderPool {
-  readonly #script = workerScript();
+  readonly #script: URL | undefined;
   readonly #workers = new Map<number, Worker>();
 
-  /** False when no worker script exists (TypeScript sources): `encoder` encodes in-thread. */
+  /** `threads: false` encodes every table in-thread (no worker is started). */
+  constructor(options: { threads?: boolean } = {}) {
+    this.#script = options.threads === false ? undefined : workerScript();
+  }
+
+  /** False when threads are off or no worker script exists (TypeScript sources): `encoder` encodes in-thread. */
   get available(): boolean {
     return this.#script !== undefined;
   }
