@@ -1,8 +1,8 @@
 /**
  * What every command that writes a snapshot needs without a database: fresh ids and the CLI's
- * JSON view of the manifest. The same as dump's `freshSnapshotIds` / `snapshotResult`
- * (src/dump/dump.ts), here so that `extract`, which never connects, does not load dump's
- * database and COPY modules (~70 ms CPU of its start, measured, issue 14).
+ * JSON view of the manifest. Used by dump and by `extract`/`inspect`; here, apart from
+ * src/dump/dump.ts, so that commands that never connect do not load dump's database and COPY
+ * modules (~70 ms CPU of extract's start, measured, issue 14).
  */
 import type { SnapshotResult } from "../dump/dump.js";
 import type { Manifest } from "../format/manifest.js";
@@ -10,7 +10,11 @@ import { newSnapshotId } from "../format/snapshot-id.js";
 import { projectPrefix, snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 
-/** `n` new snapshot ids that no snapshot of `project` in `storage` has yet. */
+/**
+ * `n` snapshot ids that no other snapshot of this run or of the storage uses: ids carry only
+ * 16 random bits per second, so many tenants dumped in one second would otherwise collide and
+ * overwrite each other's objects. One LIST per second of ids (the ids' common prefix).
+ */
 export async function freshSnapshotIds(
   storage: Storage,
   project: string,
