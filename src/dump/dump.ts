@@ -26,7 +26,6 @@ import { readRowEstimates } from "../db/row-estimates.js";
 import { canonicalTenant, tenantKeyColumn } from "../db/tenant-value.js";
 import { readSourceIdentity } from "../db/source-identity.js";
 import { pinnedSettings } from "../db/session.js";
-import { ByteCounter } from "../format/digest.js";
 import {
   manifestFormat,
   manifestVersion,
@@ -42,7 +41,7 @@ import { selectTables } from "../db/select-tables.js";
 import { checkRowSecurity } from "../db/row-security.js";
 import { toolVersion } from "../version.js";
 import { freshSnapshotIds, snapshotResult } from "../snapshots/new-snapshot.js";
-import { EncoderPool } from "./table-encoder.js";
+import { encodeStages } from "./encode-stages.js";
 
 export interface DumpOptions {
   connection: ConnectOptions;
@@ -124,17 +123,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
     });
   }
   const jobs = Math.max(1, Math.floor(options.jobs ?? 1));
-  // Encode workers start now, so their start-up overlaps the connection and catalog queries.
-  // Not for tenant snapshots: a tenant is usually a small share of a table, and a worker's
-  // start-up (~60 ms CPU, ~12 MiB) would be most of the cost of dumping it.
-  const encoders = new EncoderPool({
-    threads: process.env.NOTHREADS !== "1" && !(options.tenants && options.tenants.length > 0),
-  });
-  encoders.warm(jobs);
-  const main = await connect(options.connection).catch(async (err: unknown) => {
-    await encoders.close();
-    throw err;
-  });
+  const main = await connect(options.connection);
   const workers: pg.Client[] = [];
   /** Objects written per snapshot whose manifest is not written yet. */
   const written = new Map<string, string[]>();
@@ -218,18 +207,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
             tablesTotal: items.length,
             runTotalRows,
           });
-        const entry = await dumpTable(
-          client,
-          encoders,
-          worker,
-          item,
-          plan,
-          project,
-          options.storage,
-          level,
-          signal,
-          report,
-        );
+        const entry = await dumpTable(client, item, plan, project, options.storage, level, signal, report);
         const keys = written.get(item.snap.id) ?? [];
         keys.push(snapshotPrefix(project, item.snap.id) + entry.object);
         written.set(item.snap.id, keys);
@@ -315,7 +293,7 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
     if (orphans.length > 0) await options.storage.delete(orphans).catch(() => {});
     throw mapDumpError(err, options.connection.url, [main, ...workers]);
   } finally {
-    await Promise.all([...[main, ...workers].map((c) => c.end().catch(() => {})), encoders.close()]);
+    await Promise.all([main, ...workers].map((c) => c.end().catch(() => {})));
   }
 }
 
@@ -512,8 +490,6 @@ export function tableQuery(
 
 async function dumpTable(
   client: pg.Client,
-  encoders: EncoderPool,
-  slot: number,
   item: WorkItem,
   plan: TenantPlan,
   project: string,
@@ -527,12 +503,13 @@ async function dumpTable(
   const key = snapshotPrefix(project, item.snap.id) + object;
   const { sql, filter, columns } = tableQuery(plan, item.plan, item.snap.tenant, item.framed);
   const source = client.query(copyOut(`COPY (${sql}) TO STDOUT`));
-  const encoder = encoders.encoder(slot, { columns, framed: item.framed, level });
-  const stored = new ByteCounter();
-  const ticker = onTick && setInterval(() => onTick(encoder.rows(), encoder.bytes(), stored.bytes, false), 250);
+  const encoder = encodeStages({ columns, framed: item.framed, level });
+  const stored = encoder.transforms[encoder.transforms.length - 1]!;
+  const ticker =
+    onTick && setInterval(() => onTick(encoder.rows(), encoder.bytes(), encoder.storedBytes(), false), 250);
   onTick?.(0, 0, 0, false);
   const [, put] = await Promise.all([
-    pipeline([source, ...encoder.transforms, stored], { signal }).catch((err: unknown) => {
+    pipeline([source, ...encoder.transforms], { signal }).catch((err: unknown) => {
       throw customFilterError(err, plan, item.plan.table.id, item.framed);
     }),
     storage.put(key, stored, { signal }),
