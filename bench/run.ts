@@ -18,7 +18,7 @@
  *   BENCH_DATABASE_URL    use this server (superuser URL) instead of an embedded PostgreSQL 15
  */
 import { execFileSync } from "node:child_process";
-import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -102,6 +102,15 @@ const MB = 1024 * 1024;
 const RSS_LIMIT_MB = 100;
 
 const pgsnapBin = join(repoRoot, "bin", "pgsnap.js");
+/**
+ * The node flags of bin/pgsnap.js's shebang (`#!/usr/bin/env -S node <flags>`), so that pgsnap
+ * runs here as it runs when a user types `pgsnap` (the container passes the same flags).
+ */
+const pgsnapNodeFlags = readFileSync(pgsnapBin, "utf8")
+  .split("\n", 1)[0]!
+  .replace(/^#!\S*env\s+(-S\s+)?node\s*/, "")
+  .split(/\s+/)
+  .filter(Boolean);
 const started = new Date();
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
@@ -250,7 +259,19 @@ interface PgsnapSnapshot {
 }
 
 function pgsnapArgs(db: string, storage: string, project: string, args: string[]): string[] {
-  return [pgsnapBin, "--db", db, "--storage", storage, "--project", project, "--json", "--no-progress", ...args];
+  return [
+    ...pgsnapNodeFlags,
+    pgsnapBin,
+    "--db",
+    db,
+    "--storage",
+    storage,
+    "--project",
+    project,
+    "--json",
+    "--no-progress",
+    ...args,
+  ];
 }
 
 function parseSnapshots(s: Sample): PgsnapSnapshot[] {
@@ -386,7 +407,7 @@ async function dumpSection(server: PostgresServer, work: string, rowsN: number, 
     {
       key: "version",
       label: "node bin/pgsnap.js --version (process start only)",
-      run: () => runMeasured(process.execPath, [pgsnapBin, "--version"], { env }),
+      run: () => runMeasured(process.execPath, [...pgsnapNodeFlags, pgsnapBin, "--version"], { env }),
     },
     {
       // Everything a tenant dump does but its rows: start-up, module loading, connection,
@@ -531,7 +552,7 @@ async function dumpSection(server: PostgresServer, work: string, rowsN: number, 
         {
           // The fixed part of every extract: Node's start and pgsnap's module loading.
           label: "node bin/pgsnap.js --version (process start only)",
-          run: () => runMeasured(process.execPath, [pgsnapBin, "--version"], { env }),
+          run: () => runMeasured(process.execPath, [...pgsnapNodeFlags, pgsnapBin, "--version"], { env }),
         },
       ],
       logRun,
