@@ -57,6 +57,27 @@ export function rowText(alias: string, cols: readonly ColumnInfo[]): string {
   return `ROW(${cols.map((c) => `${alias}.${quoteIdent(c.name)}`).join(", ")})::pg_catalog.text`;
 }
 
+/**
+ * `pg_catalog.record_image_eq(ROW(a.c1, ...), ROW(b.c1, ...))` over `cols`: true when every value
+ * is binary-identical (the comparison `REFRESH MATERIALIZED VIEW CONCURRENTLY` uses). It never
+ * calls two different values equal (`1.0` vs `1.00`, `-0` vs `0`, jsonb `1.0` vs `1`), and it
+ * costs no text output, unlike {@link rowText}; at worst it calls two values with one text
+ * different, which only rewrites a row with itself. Both sides must have the same column types
+ * (staging tables are typed copies of the live columns).
+ */
+export function rowsIdentical(a: string, b: string, cols: readonly ColumnInfo[]): string {
+  if (cols.length === 0) return "true";
+  const row = (alias: string) => `ROW(${cols.map((c) => `${alias}.${quoteIdent(c.name)}`).join(", ")})`;
+  return `pg_catalog.record_image_eq(${row(a)}, ${row(b)})`;
+}
+
+/** A column-name prefix no staged column of the work starts with (for columns the restore adds). */
+export function freePrefix(w: Work): string {
+  let prefix = "pgsnap_";
+  while (w.live.columns.some((c) => c.name.startsWith(prefix))) prefix += "_";
+  return prefix;
+}
+
 /** Decides the tables of the restore and checks the snapshot against the live schema and plan. */
 export function planWork(
   manifest: Manifest,
