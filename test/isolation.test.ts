@@ -143,6 +143,24 @@ describe("writes confined to the tenant (class 1)", () => {
   });
 });
 
+describe("the proof after writing", () => {
+  it("a row that differs only in a column no UPDATE may set (identity ALWAYS) is refused, never counted as restored", async () => {
+    const f = await fixture(`
+      CREATE TABLE items (id int PRIMARY KEY, user_id int NOT NULL, n int GENERATED ALWAYS AS IDENTITY, v text);
+      INSERT INTO items (id, user_id, v) SELECT g, 1 + g % 2, 'v' || g FROM generate_series(1, 10) g;`);
+    ok(await f.run(["dump", "--tenant", "1"]));
+    // Row 2 deleted and entered again as it was: the same key and values, a new identity value.
+    await f.sql("DELETE FROM items WHERE id = 2; INSERT INTO items (id, user_id, v) VALUES (2, 1, 'v2')");
+    const before = await f.sql("SELECT md5(string_agg(i::text, '|' ORDER BY id)) AS h FROM items i");
+    const r = await f.run(["restore", "latest", "--tenant", "1", "--confirm"]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/table public\.items holds 5 row\(s\) of the tenant, 4 of the snapshot's 5 as they were/);
+    expect((await f.sql("SELECT md5(string_agg(i::text, '|' ORDER BY id)) AS h FROM items i")).rows).toEqual(
+      before.rows,
+    );
+  });
+});
+
 describe("referential actions (class 2)", () => {
   const schema = `
     CREATE TABLE parents (id int PRIMARY KEY, user_id int NOT NULL, code text UNIQUE);

@@ -43,9 +43,10 @@ export interface TableChanges {
   /** Temporary table of the keys (and referenced columns) of the live rows to delete. */
   doomed: string | undefined;
   /**
-   * Keyed tables: temporary table of the staged rows to write (staged columns under their own
-   * names, plus `<prefix>op`: `u` update, `i` insert, `d` a doomed live row, whose key and
-   * referenced columns are `<prefix>r0`, ...), the one diff of staging against the live rows.
+   * Keyed tables: the one diff of staging against the tenant's live rows, as a temporary table
+   * of the pairs that are not identical: staged columns under their own names, `<prefix>op`
+   * (`u` to update, `i` to insert, `k` differing only in columns no UPDATE sets, `d` a doomed
+   * live row, whose key and referenced columns are `<prefix>r0`, ...).
    */
   diff: string | undefined;
   /** The name of the diff's op column, quoted. */
@@ -55,6 +56,8 @@ export interface TableChanges {
   inserts: number;
   /** Rows of this table that ON UPDATE actions will change when restored keys change back. */
   cascadedUpdates: number;
+  /** What the restore's own INSERT, UPDATE and DELETE on this table reported (row counts). */
+  written: { ins: number; upd: number; del: number };
 }
 
 export interface ApplyContext {
@@ -82,6 +85,20 @@ function referencing(allTables: readonly TableInfo[], t: TableInfo): ForeignKeyI
 }
 
 /**
+ * Runs one statement that reads the rows of a diff (or doomed) table and finds each live row
+ * through the key's unique index: hash and merge joins are off for it alone (SET LOCAL, put back
+ * to the session's values right after), so it costs index look-ups for the few changed rows and
+ * never a scan of the whole live table (which may hold 100× the tenant's rows). When the
+ * statement fails, the rollback of its (sub)transaction undoes the settings.
+ */
+async function byKeyLookups<R extends pg.QueryResultRow>(client: pg.Client, sql: string): Promise<pg.QueryResult<R>> {
+  await client.query("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off");
+  const r = await client.query<R>(sql);
+  await client.query("SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT");
+  return r;
+}
+
+/**
  * Plans the changes of every table under the current state (call it after locking). A keyed
  * table is compared with its staging table once: one full join on the key (merge or hash, both
  * sides read once) writes the diff table, and the counts, the doomed rows, the reach check and
@@ -98,6 +115,7 @@ export async function planChanges(ctx: ApplyContext): Promise<Map<string, TableC
       updates: 0,
       inserts: 0,
       cascadedUpdates: 0,
+      written: { ins: 0, upd: 0, del: 0 },
     };
     if (w.key) await planKeyed(ctx, w, changes);
     else await planKeyless(ctx, w, changes);
@@ -118,29 +136,32 @@ async function planKeyed(ctx: ApplyContext, w: Work, changes: TableChanges): Pro
   const refCols = replace
     ? [...new Set([...key, ...referencing(ctx.allTables, w.live).flatMap((fk) => fk.refColumns)])]
     : [];
-  const liveCols = [...new Set([...key, ...set.map((c) => c.name), ...refCols])];
+  const liveCols = [...new Set([...key, ...w.columns.map((c) => c.name), ...refCols])];
   const match = keyMatch(w, "t", "s")!;
-  const differs = set.length > 0 ? `NOT ${rowsIdentical("t", "s", set)}` : "false";
+  // A pair that differs in a column the UPDATE does not set (an identity ALWAYS column, a key
+  // spelled otherwise under its equality) is `k`: it cannot be made equal, and the proof says so.
+  const kind = `CASE WHEN s.${mark} IS NULL THEN 'd' WHEN t.${mark} IS NULL THEN 'i' WHEN ${rowsIdentical("t", "s", set)} THEN 'k' ELSE 'u' END`;
   const diff = `pg_temp.${quoteIdent(`pgsnap_diff_${w.index}`)}`;
   await client.query(
     `CREATE TEMP TABLE ${diff} ON COMMIT DROP AS SELECT` +
-      ` CASE WHEN s.${mark} IS NULL THEN 'd' WHEN t.${mark} IS NULL THEN 'i' ELSE 'u' END AS ${op}` +
+      ` ${kind} AS ${op}` +
       w.staged.map((c) => `, s.${quoteIdent(c.name)}`).join("") +
       refCols.map((c, i) => `, t.${quoteIdent(c)} AS ${quoteIdent(`${prefix}r${i}`)}`).join("") +
       ` FROM (SELECT true AS ${mark}, * FROM ${w.stage}) s` +
       ` ${replace ? "FULL" : "LEFT"} JOIN (SELECT true AS ${mark}, ${liveCols.map((c) => `t.${quoteIdent(c)}`).join(", ")}` +
       ` FROM ${liveRel(w.live)} t WHERE ${owned(w.live.id, "t")}) t ON ${match}` +
-      ` WHERE s.${mark} IS NULL OR t.${mark} IS NULL OR ${differs}`,
+      ` WHERE s.${mark} IS NULL OR t.${mark} IS NULL OR NOT ${rowsIdentical("t", "s", w.columns)}`,
   );
   await client.query(`ANALYZE ${diff} (${[op, ...key.map((c) => quoteIdent(c))].join(", ")})`);
   changes.diff = diff;
   changes.op = op;
-  const r = await client.query<{ u: string; d: string; i: string }>(
+  const r = await byKeyLookups<{ u: string; d: string; i: string }>(
+    client,
     `SELECT (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'u') AS u,` +
       ` (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'd') AS d,` +
       ` (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'i' AND ${insertCondition(w, ctx.mode, owned)!}) AS i`,
   );
-  changes.updates = set.length > 0 ? Number(r.rows[0]!.u) : 0;
+  changes.updates = Number(r.rows[0]!.u);
   changes.inserts = Number(r.rows[0]!.i);
   if (replace) {
     changes.doomed = `pg_temp.${quoteIdent(`pgsnap_doomed_${w.index}`)}`;
@@ -323,6 +344,7 @@ export async function applyChanges(
     if ((code !== "23505" && code !== "23503") || ctx.mode !== "replace") throw err;
     await client.query("ROLLBACK TO SAVEPOINT pgsnap_writes");
     for (const w of ctx.works) Object.assign(w.result, { deleted: 0, inserted: 0, updated: 0 });
+    for (const c of plan.values()) c.written = { ins: 0, upd: 0, del: 0 };
     before = await readXactCounts(client);
     await deletes();
     await writes();
@@ -346,7 +368,8 @@ async function deleteDoomed(ctx: ApplyContext, w: Work, changes: TableChanges): 
   ctx.signal?.throwIfAborted();
   ctx.onStep?.(w.live.id, "delete");
   const match = keyMatch(w, "t", "d");
-  const res = await ctx.client.query(
+  const res = await (match ? byKeyLookups : (c: pg.Client, sql: string) => c.query(sql))(
+    ctx.client,
     match
       ? `DELETE FROM ${liveRel(w.live)} t USING ${changes.doomed} d WHERE ${match} AND ${ctx.owned(w.live.id, "t")}`
       : `DELETE FROM ${liveRel(w.live)} t WHERE ${ctx.owned(w.live.id, "t")}`,
@@ -354,6 +377,7 @@ async function deleteDoomed(ctx: ApplyContext, w: Work, changes: TableChanges): 
   // Fewer, never more: a cycle's ON DELETE CASCADE may have removed some already (the proof counts them).
   expectRows(w, "delete", res.rowCount ?? 0, changes.deletes, !match);
   w.result.deleted = changes.deletes;
+  changes.written.del = res.rowCount ?? 0;
 }
 
 async function updateChanged(ctx: ApplyContext, w: Work, changes: TableChanges): Promise<void> {
@@ -362,13 +386,15 @@ async function updateChanged(ctx: ApplyContext, w: Work, changes: TableChanges):
   if (!match || set.length === 0 || changes.updates === 0) return;
   ctx.signal?.throwIfAborted();
   // From the diff's rows marked for update; the ownership and the difference are checked again on the live row.
-  const res = await ctx.client.query(
+  const res = await byKeyLookups(
+    ctx.client,
     `UPDATE ${liveRel(w.live)} t SET ${set.map((c) => `${quoteIdent(c.name)} = s.${quoteIdent(c.name)}`).join(", ")} FROM ${changes.diff!} s` +
       ` WHERE s.${changes.op} = 'u' AND ${match} AND ${ctx.owned(w.live.id, "t")} AND NOT ${rowsIdentical("t", "s", set)}`,
   );
   // ON UPDATE CASCADE from a restored parent may have rewritten some rows already.
   expectRows(w, "update", res.rowCount ?? 0, changes.updates, changes.cascadedUpdates === 0);
   w.result.updated = res.rowCount ?? 0;
+  changes.written.upd = res.rowCount ?? 0;
 }
 
 async function insertMissing(ctx: ApplyContext, w: Work, changes: TableChanges): Promise<void> {
@@ -386,12 +412,14 @@ async function insertMissing(ctx: ApplyContext, w: Work, changes: TableChanges):
   // The row's ownership is checked again against the live parents (inserted just before).
   // A keyed table inserts the diff's rows marked for insert, a keyless one every staged row.
   const from = changes.diff ? `${changes.diff} s WHERE s.${changes.op} = 'i' AND ` : `${w.stage} s WHERE `;
-  const res = await ctx.client.query(
+  const res = await (changes.diff ? byKeyLookups : (c: pg.Client, sql: string) => c.query(sql))(
+    ctx.client,
     `INSERT INTO ${quoteTable(w.live)} (${cols})${overriding} SELECT ${w.columns.map((c) => `s.${quoteIdent(c.name)}`).join(", ")} FROM ${from}` +
       `${missing ? `${missing} AND ` : ""}${ctx.owned(w.live.id, "s")}`,
   );
   expectRows(w, "insert", res.rowCount ?? 0, changes.inserts, true);
   w.result.inserted = res.rowCount ?? 0;
+  changes.written.ins = res.rowCount ?? 0;
 }
 
 /**
@@ -406,9 +434,15 @@ export async function proveChanges(
 ): Promise<void> {
   const { client, works } = ctx;
   const after = before ? await readXactCounts(client) : undefined;
+  // Restored tables whose every row change in this transaction came from the restore's own statements.
+  const onlyOwnWrites = new Set<string>();
   if (before && after) {
     const restored = new Map(works.map((w) => [w.live.oid, w]));
     const names = new Map(ctx.allTables.map((t) => [t.oid, t.id]));
+    for (const w of works) {
+      const c = plan.get(w.live.id)!;
+      if (!after.has(w.live.oid) && c.written.ins + c.written.upd + c.written.del === 0) onlyOwnWrites.add(w.live.id);
+    }
     for (const [oid, a] of after) {
       const b = before.get(oid) ?? { ins: 0, upd: 0, del: 0 };
       const d = { ins: a.ins - b.ins, upd: a.upd - b.upd, del: a.del - b.del };
@@ -419,7 +453,7 @@ export async function proveChanges(
           "RESTORE_TOUCHED_OTHERS",
           `restoring tenant ${ctx.tenant} changed table ${names.get(oid) ?? `oid ${oid}`}, which it does not restore (${d.ins} inserted, ${d.upd} updated, ${d.del} deleted)`,
           {
-            hint: "a referential action, rule or trigger reached rows outside the tenant; nothing was changed (rolled back). Check the foreign keys into the restored tables",
+            hint: "a referential action, rule or trigger reached other rows; nothing was changed (rolled back). Check the foreign keys into the restored tables",
           },
         );
       }
@@ -440,20 +474,50 @@ export async function proveChanges(
           },
         );
       }
+      const own = c.written;
+      if (!w.live.partitioned && d.ins === own.ins && d.upd === own.upd && d.del === own.del) {
+        onlyOwnWrites.add(w.live.id);
+      }
     }
   }
   for (const w of works) {
     if (ctx.dryRun && w.sequenceDefaults.length > 0) continue;
-    await proveTenantRows(ctx, w);
+    await proveTenantRows(ctx, w, plan.get(w.live.id)!, onlyOwnWrites.has(w.live.id));
   }
 }
 
-/** The tenant's live rows of a restored table are exactly the staged rows (replace) or include them (merge). */
-async function proveTenantRows(ctx: ApplyContext, w: Work): Promise<void> {
+/**
+ * The tenant's live rows of a restored table are exactly the staged rows (replace) or include
+ * them (merge): as many live rows of the tenant as staged rows (replace), and every staged row
+ * identical to the tenant's live row of its key.
+ *
+ * When the counters show that the restore's own statements made every row change of a keyed
+ * table, the staged rows the diff found identical (neither `u` nor `i`) are untouched since: the
+ * diff was taken under the SHARE ROW EXCLUSIVE lock (no other session writes these tables), and
+ * the UPDATE, INSERT and DELETE reach only keys of the diff. Then the diff's rows are compared
+ * again (a join of the few written rows) and the tenant's live rows counted. Otherwise (a
+ * cascade or SET NULL into the table, a partitioned table, no counters) every row is compared.
+ */
+async function proveTenantRows(
+  ctx: ApplyContext,
+  w: Work,
+  changes: TableChanges,
+  onlyOwnWrites: boolean,
+): Promise<void> {
   const t = liveRel(w.live);
   const owned = ctx.owned(w.live.id, "t");
   let r;
-  if (w.key) {
+  if (w.key && changes.diff && onlyOwnWrites) {
+    const written = `s.${changes.op} IN ('u', 'i', 'k')`;
+    const live = await ctx.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t} t WHERE ${owned}`);
+    const same = await byKeyLookups<{ n: string }>(
+      ctx.client,
+      `SELECT ${w.stagedRows}::int8 - (SELECT count(*) FROM ${changes.diff} s WHERE ${written})` +
+        ` + (SELECT count(*) FROM ${changes.diff} s JOIN ${t} t ON ${keyMatch(w, "t", "s")!}` +
+        ` WHERE ${written} AND ${owned} AND ${rowsIdentical("t", "s", w.columns)}) AS n`,
+    );
+    r = { rows: [{ live: live.rows[0]!.n, same: same.rows[0]!.n, staged: String(w.stagedRows) }] };
+  } else if (w.key) {
     // One full join on the key, each side read once: staged rows, the tenant's live rows, and
     // the pairs whose written columns are identical.
     const mark = quoteIdent(`${freePrefix(w)}in`);

@@ -36,7 +36,7 @@ export async function stageTable(
   await client.query(
     `CREATE TEMP TABLE ${w.stage} ON COMMIT DROP AS SELECT ${cols || "1 AS pgsnap_dummy"} FROM ${liveFrom(w)} WITH NO DATA`,
   );
-  await loadRows(client, storage, manifest, w, tenant, w.stage, signal, w.staged, onRows);
+  w.stagedRows = await loadRows(client, storage, manifest, w, tenant, w.stage, signal, w.staged, onRows);
   if (keyMatch(w, "a", "b")) {
     await client.query(`CREATE INDEX ON ${w.stage} (${w.key!.columns.map((c) => quoteIdent(c)).join(", ")})`);
   }

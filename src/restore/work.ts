@@ -38,6 +38,8 @@ export interface Work {
   notes: string[];
   /** Column type changes since the dump: a value that does not fit is a refusal, not corruption. */
   typeDrift: string[];
+  /** Rows in the staging table (set by staging; rows of other tenants dropped from a full snapshot's are not counted). */
+  stagedRows: number;
   result: RestoreTableResult;
 }
 
@@ -181,6 +183,7 @@ export function planWork(
       sequenceDefaults,
       notes: [...notes, ...typeDrift.map((d) => `${d}: values are converted`)],
       typeDrift,
+      stagedRows: 0,
       result: { table: snap.table, deleted: 0, inserted: 0, updated: 0 },
     });
   });
