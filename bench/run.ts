@@ -94,6 +94,8 @@ const S3_JOBS = intEnv("BENCH_S3_JOBS", 1);
 const S3_PART_SIZE = intEnv("PGSNAP_S3_PART_SIZE", DEFAULT_PART_SIZE);
 /** Tenants of the dump dataset; tenant 1 owns every 100th row (1 %). */
 const DUMP_TENANTS = 1000;
+/** A tenant id no row of the dump dataset has (tenants are 1..DUMP_TENANTS). */
+const ABSENT_TENANT = "0";
 const FOCUS_EVERY = 100;
 const MB = 1024 * 1024;
 /** Peak RSS target of issue 14, MiB. */
@@ -381,9 +383,22 @@ async function dumpSection(server: PostgresServer, work: string, rowsN: number, 
   }
   contenders.push(
     {
+      key: "node",
+      label: "node -e 0 (Node's own start-up)",
+      run: () => runMeasured(process.execPath, ["-e", "0"], { env }),
+    },
+    {
       key: "version",
       label: "node bin/pgsnap.js --version (process start only)",
       run: () => runMeasured(process.execPath, [pgsnapBin, "--version"], { env }),
+    },
+    {
+      // Everything a tenant dump does but its rows: start-up, module loading, connection,
+      // catalog and safety checks, one empty COPY, the manifest (issue 14 target 4).
+      key: "fixed",
+      label: `pgsnap dump --tenant ${ABSENT_TENANT} --allow-empty (no rows: the fixed cost)`,
+      setup: clean("fixed"),
+      run: pgsnapRun(store("fixed"), ["dump", "--tenant", ABSENT_TENANT, "--allow-empty"]),
     },
     { key: "full", label: "pgsnap dump (full)", setup: clean("full"), run: pgsnapRun(store("full"), ["dump"]) },
     {
@@ -412,9 +427,9 @@ async function dumpSection(server: PostgresServer, work: string, rowsN: number, 
   for (const [i, c] of contenders.entries()) {
     const b = bests[i]!;
     let r: Row;
-    if (c.key === "full" || c.key === "jobs2" || c.key === "tenant" || c.key === "all") {
+    if (c.key === "full" || c.key === "jobs2" || c.key === "tenant" || c.key === "all" || c.key === "fixed") {
       const snap = parseSnapshots(b.sample)[0]!;
-      const expect = c.key === "tenant" ? focusRows : rowsN;
+      const expect = c.key === "tenant" ? focusRows : c.key === "fixed" ? 0 : rowsN;
       if (snap.rows !== expect) throw new Error(`${c.label}: pgsnap dumped ${snap.rows} rows, expected ${expect}`);
       r = row(c.label, b, { rows: snap.rows, outputBytes: snap.storedBytes });
     } else {
@@ -1370,19 +1385,37 @@ function computeTargets(): void {
     const at = `@${fmtInt(d.rows)}`;
     const full = find(d.results, "pgsnap dump (full)");
     const jobs2 = find(d.results, "pgsnap dump --jobs 2");
-    const one = find(d.results, "pgsnap dump --tenant");
+    const one = find(d.results, "pgsnap dump --tenant 1 ");
     const all = find(d.results, "pgsnap dump --all-tenants");
     ratio(`full dump / psql COPY | zstd -3 ${at}`, full, find(d.results, "psql COPY t TO STDOUT | zstd"), 1.3);
     ratio(`full dump --jobs 2 / pg_dump -Fd -j 2 ${at}`, jobs2, find(d.results, "pg_dump --data-only -Fd -j 2"), 1.0);
     ratio(`--all-tenants / full dump ${at}`, all, full, 1.2);
     ratio(`--tenant (1 % of rows) / full dump ${at}`, one, full, 0.05);
+    const fixed = find(d.results, `pgsnap dump --tenant ${ABSENT_TENANT} `);
+    const node = find(d.results, "node -e 0");
+    if (fixed && (full || one)) {
+      // Not a target of its own: what of the 0.05× above no data work can remove.
+      T.push({
+        check: `fixed cost (dump of a tenant without rows) ${at}`,
+        target: "as small as possible",
+        measured: [
+          `${fmtSeconds(fixed.seconds)} s (median ${fmtSeconds(fixed.median)} s), cpu ${fmtSeconds(fixed.cpuSeconds)} s, ${fmtBytes(fixed.rssBytes)}`,
+          full ? `${fmtRatio(fixed.seconds / full.seconds)} of the full dump` : undefined,
+          one ? `${((fixed.seconds / one.seconds) * 100).toFixed(0)} % of the 1 % tenant dump` : undefined,
+          node ? `Node alone ${fmtSeconds(node.seconds)} s, ${fmtBytes(node.rssBytes)}` : undefined,
+        ]
+          .filter((x) => x !== undefined)
+          .join("; "),
+        ok: undefined,
+      });
+    }
     ratio(
       `extract one tenant from a full snapshot / zstd -dc ${at}`,
       find(d.extract, "pgsnap extract <full"),
       find(d.extract, "zstd -dc"),
       1.5,
     );
-    for (const r of [full, jobs2, one, all]) if (r) rssLimit(`peak RSS ${r.label.split(" (")[0]} ${at}`, r);
+    for (const r of [full, jobs2, one, all, fixed]) if (r) rssLimit(`peak RSS ${r.label.split(" (")[0]} ${at}`, r);
   }
   if (results.dump.length > 1) {
     for (const prefix of ["pgsnap dump (full)", "pgsnap dump --all-tenants"]) {

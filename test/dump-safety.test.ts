@@ -319,6 +319,18 @@ describe("DDL racing the dump", () => {
     expect(m.tables.find((t) => t.table === "public.late")?.rows).toBe(9);
     await sql(db.url, "DROP TABLE late");
   });
+
+  it("a table dropped just after the dump started is left out: its LOCK fails, the catalog is read again", async () => {
+    await sql(db.url, "CREATE TABLE gone (id int PRIMARY KEY); INSERT INTO gone SELECT generate_series(1, 5)");
+    const storage = await freshStorage();
+    const r = await dumpRacing("public.gone", "DROP TABLE gone", storage, []);
+    expect(r.code, r.stderr).toBe(0);
+    const m = readManifest(storage, db.name, r.json.snapshots[0].id);
+    expect(m.tables.map((t) => t.table)).not.toContain("public.gone");
+    expect(m.tables.find((t) => t.table === "public.reload")?.rows).toBe(
+      await count(db.url, "SELECT count(*) AS n FROM reload"),
+    );
+  });
 });
 
 describe("all-tenants snapshots hold every row", () => {

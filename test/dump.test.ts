@@ -108,6 +108,7 @@ interface Manifest {
   tenants: string[] | null;
   rows: number;
   tables: ManifestTable[];
+  source?: { database: string; systemIdentifier: string | null };
 }
 
 function readManifest(storage: string, project: string, id: string): Manifest {
@@ -452,6 +453,52 @@ describe("dump errors", () => {
       expect(r.stderr).toMatch(/password|authentication/i);
     }
     expect(await snapshotDirs(storage, demo.name)).toEqual([]);
+  });
+
+  it("records the source database and cluster; a role that may not read the control data still dumps", async () => {
+    const db = await demoDatabase();
+    const role = await createRole(serverUrl);
+    try {
+      const storage = await freshStorage();
+      const own = await pgsnap(db.url, storage, ["dump", "--tenant", "1"]);
+      expect(own.code, own.stderr).toBe(0);
+      const [cluster] = await q<{ id: string }>(
+        db.url,
+        "SELECT system_identifier::text AS id FROM pg_catalog.pg_control_system()",
+      );
+      expect(readManifest(storage, db.name, own.json.snapshots[0].id).source).toEqual({
+        database: db.name,
+        systemIdentifier: cluster!.id,
+      });
+      // Managed services revoke it; the dump records no identifier instead of failing.
+      await withClient(db.url, async (c) => {
+        await c.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${c.escapeIdentifier(role.name)}`);
+        await c.query("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_control_system() FROM PUBLIC");
+      });
+      const url = role.url(db.url);
+      await expect(q(url, "SELECT system_identifier FROM pg_catalog.pg_control_system()")).rejects.toMatchObject({
+        code: "42501",
+      });
+      const r = await runPgsnap([
+        "--db",
+        url,
+        "--storage",
+        storage,
+        "--project",
+        db.name,
+        "--json",
+        "dump",
+        "--tenant",
+        "1",
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const m = readManifest(storage, db.name, r.json.snapshots[0].id);
+      expect(m.source).toEqual({ database: db.name, systemIdentifier: null });
+      expect(m.rows).toBe(readManifest(storage, db.name, own.json.snapshots[0].id).rows);
+    } finally {
+      await db.drop();
+      await role.drop();
+    }
   });
 
   it("refuses (exit 3) when row-level security would filter rows, names the table, and lists no snapshot", async () => {

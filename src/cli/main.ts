@@ -2,7 +2,6 @@
  * The pgsnap command line (CLI.md). Thin wiring: flags → library calls → output → exit code.
  * Only this folder touches process.argv, process.exit, stdout and stderr.
  */
-import "./start-up.js";
 import { Command, CommanderError, Option } from "commander";
 import { ExitCode, InterruptedError, PgsnapError, redactSecrets } from "../errors.js";
 import { knownSecrets, resolveConfig, type ResolveOptions } from "../config/config.js";

@@ -4,7 +4,8 @@
  * `ProgressEvent` of src/format/progress.ts by dump and restore. When disabled (stderr not a
  * TTY, --no-progress, -q, --json) every method is a no-op, so nothing is written at all.
  */
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type cliProgressModule from "cli-progress";
 import type { ProgressEvent } from "../format/progress.js";
 import { formatBytes } from "./output.js";
 
@@ -67,6 +68,8 @@ export function describeCounts(
 export function createProgressView(enabled: boolean, stream: NodeJS.WriteStream = process.stderr): ProgressView {
   if (!enabled) return noop;
   const runStarted = Date.now();
+  // Required here, only when bars are drawn: a pipe, --json or -q never load it (issue 14).
+  const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof cliProgressModule;
   const bars = new cliProgress.MultiBar(
     {
       stream,
@@ -83,8 +86,8 @@ export function createProgressView(enabled: boolean, stream: NodeJS.WriteStream 
     cliProgress.Presets.shades_classic,
   );
   // Created on the first event with counts: an emitter that names steps only gets no total line.
-  let overall: cliProgress.SingleBar | undefined;
-  const workers = new Map<number, { bar: cliProgress.SingleBar; state: LineState }>();
+  let overall: cliProgressModule.SingleBar | undefined;
+  const workers = new Map<number, { bar: cliProgressModule.SingleBar; state: LineState }>();
   let finishedRows = 0;
   let finishedBytes = 0;
   let tablesDone = 0;

@@ -7,9 +7,18 @@
  * whether it is a type error, an unknown key, an unset variable or a bad cron. Secrets are
  * checked on the text as written, before interpolation: a literal password is refused there.
  */
-import { CronExpressionParser } from "cron-parser";
-import { z } from "zod";
+import { createRequire } from "node:module";
+import type * as CronParser from "cron-parser";
+import type { z } from "zod";
 import { literalSecretProblem, type SecretKind } from "./secrets.js";
+
+// zod and cron-parser are required at first use, not when this module loads: every command
+// resolves its config through here, and without a config file neither is needed (issue 14:
+// together ~0.1 s CPU and ~15 MiB of every start). Both ship CommonJS builds; nothing else in
+// pgsnap imports zod, so there is one zod instance.
+const require = createRequire(import.meta.url);
+let zod: typeof z | undefined;
+const loadZod = (): typeof z => (zod ??= (require("zod") as { z: typeof z }).z);
 
 /** Environment as the config sees it. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -32,6 +41,7 @@ export function cronProblem(expr: string): string | undefined {
   if (!expr.trim().startsWith("@") && fields.length !== 5 && fields.length !== 6)
     return `cron "${expr}" has ${fields.length} fields; use 5 (minute hour day month weekday) or 6 (seconds first)`;
   try {
+    const { CronExpressionParser } = require("cron-parser") as typeof CronParser;
     CronExpressionParser.parse(expr, { strict: false });
     return undefined;
   } catch (err) {
@@ -44,6 +54,7 @@ export function cronProblem(expr: string): string | undefined {
  * literal secret. JSON Schema generation uses the input side, where these are plain strings.
  */
 export function configSchema(env: Env = {}) {
+  const z = loadZod();
   const text = (description?: string, secret?: SecretKind) => {
     let s = z.string();
     if (description) s = s.describe(description);
@@ -189,7 +200,10 @@ export type NotifyOn = "success" | "warning" | "failure";
 
 /** The JSON Schema of the config file (draft 2020-12), as shipped. */
 export function configJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(configSchema(), { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+  const schema = loadZod().toJSONSchema(configSchema(), { io: "input", unrepresentable: "any" }) as Record<
+    string,
+    unknown
+  >;
   return {
     ...schema,
     $id: "https://github.com/pgsnap/pgsnap/schema/pgsnap.config.schema.json",

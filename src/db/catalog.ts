@@ -216,21 +216,86 @@ export function findTables(tables: Iterable<TableInfo>, ref: TableRef): TableInf
   return exact.length > 0 ? exact : match(false);
 }
 
-/** Reads the catalog in a handful of queries (run them inside the dump's snapshot). */
-export async function readCatalog(client: pg.Client): Promise<Catalog> {
-  const q = async <R extends pg.QueryResultRow>(file: string) =>
-    (await client.query<R>(readSql(`catalog/${file}`))).rows;
+/** The catalog queries (sql/catalog/), in one message; parseCatalog reads their results by name. */
+const catalogFiles = [
+  "role.sql",
+  "tables.sql",
+  "columns.sql",
+  "keys.sql",
+  "foreign-keys.sql",
+  "sequences.sql",
+  "triggers.sql",
+  "rules.sql",
+] as const;
 
-  const roleRow = (
-    await q<{
-      role: string;
-      superuser: boolean;
-      bypassrls: boolean;
-      server_version_num: number;
-      server_version: string;
-      database: string;
-    }>("role.sql")
-  )[0];
+/**
+ * Runs parameterless `statements` as one simple-protocol message: one round trip, one result
+ * per statement, in order. The server runs them one after the other exactly as if sent apart
+ * (each statement that needs a snapshot takes it when it starts, after the previous one ended);
+ * the first failure ends the message and is thrown.
+ */
+async function queryBatch(client: pg.Client, statements: readonly string[]): Promise<pg.QueryResult[]> {
+  // `\n;\n`: a statement ending in a line comment cannot swallow the separator.
+  const text = statements.map((s) => s.trim().replace(/;$/, "")).join("\n;\n");
+  const r = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+  const results = Array.isArray(r) ? r : [r];
+  if (results.length !== statements.length) {
+    throw new Error(`${statements.length} statements gave ${results.length} results`);
+  }
+  return results;
+}
+
+/** Reads the catalog in one round trip (run it inside the dump's snapshot). */
+export async function readCatalog(client: pg.Client): Promise<Catalog> {
+  const results = await queryBatch(
+    client,
+    catalogFiles.map((f) => readSql(`catalog/${f}`)),
+  );
+  return parseCatalog(new Map(catalogFiles.map((f, i) => [f, results[i]!])));
+}
+
+/** The catalog and the physical storage of every table, read by one message (readCatalogAndStorage). */
+export interface CatalogRead {
+  catalog: Catalog;
+  /**
+   * The physical storage of these tables (their partitions included) as `oid:relfilenode` pairs,
+   * from the same read. A TRUNCATE or a rewrite (ALTER COLUMN TYPE, VACUUM FULL, CLUSTER)
+   * changes a relfilenode, so two equal fingerprints mean no table was swapped for a new file.
+   */
+  storageFingerprint(tableOids: ReadonlySet<number>): string;
+}
+
+/**
+ * Reads the catalog and the tables' relfilenodes in one round trip. `before` are statements
+ * that take no snapshot (BEGIN, COMMIT, SET LOCAL, LOCK TABLE) sent first in the same message,
+ * so a dump opens its transaction, locks its tables and reads the catalog inside the snapshot
+ * at the cost of one round trip; when one of them fails, nothing after it ran.
+ */
+export async function readCatalogAndStorage(client: pg.Client, before: readonly string[] = []): Promise<CatalogRead> {
+  const results = await queryBatch(client, [
+    ...before,
+    ...catalogFiles.map((f) => readSql(`catalog/${f}`)),
+    readSql("catalog/relfilenodes.sql"),
+  ]);
+  const byFile = new Map(catalogFiles.map((f, i) => [f, results[before.length + i]!]));
+  const files = results[results.length - 1]!.rows as StorageRow[];
+  return {
+    catalog: parseCatalog(byFile),
+    storageFingerprint: (tableOids) => storageFingerprintOf(files, tableOids),
+  };
+}
+
+function parseCatalog(results: ReadonlyMap<(typeof catalogFiles)[number], pg.QueryResult>): Catalog {
+  const q = <R extends pg.QueryResultRow>(file: (typeof catalogFiles)[number]) => results.get(file)!.rows as R[];
+
+  const roleRow = q<{
+    role: string;
+    superuser: boolean;
+    bypassrls: boolean;
+    server_version_num: number;
+    server_version: string;
+    database: string;
+  }>("role.sql")[0];
   if (!roleRow) throw new Error("role.sql returned no row for current_user");
   const role: RoleInfo = {
     role: roleRow.role,
@@ -243,7 +308,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
 
   const byOid = new Map<number, TableInfo>();
   const tables = new Map<string, TableInfo>();
-  for (const r of await q<{
+  for (const r of q<{
     oid: string;
     schema: string;
     name: string;
@@ -275,7 +340,7 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
     tables.set(t.id, t);
   }
 
-  for (const r of await q<{
+  for (const r of q<{
     table_oid: string;
     name: string;
     num: number;
@@ -304,11 +369,11 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
     });
   }
 
-  for (const r of await q<{ table_oid: string; name: string; is_primary: boolean; columns: string[] }>("keys.sql")) {
+  for (const r of q<{ table_oid: string; name: string; is_primary: boolean; columns: string[] }>("keys.sql")) {
     byOid.get(Number(r.table_oid))?.keys.push({ name: r.name, primary: r.is_primary, columns: r.columns });
   }
 
-  for (const r of await q<{
+  for (const r of q<{
     name: string;
     table_oid: string;
     columns: string[];
@@ -333,15 +398,15 @@ export async function readCatalog(client: pg.Client): Promise<Catalog> {
     });
   }
 
-  for (const r of await q<{ table_oid: string; column_name: string; schema: string; name: string }>("sequences.sql")) {
+  for (const r of q<{ table_oid: string; column_name: string; schema: string; name: string }>("sequences.sql")) {
     byOid.get(Number(r.table_oid))?.sequences.push({ column: r.column_name, schema: r.schema, name: r.name });
   }
 
-  for (const r of await q<{ table_oid: string; name: string; enabled: string }>("triggers.sql")) {
+  for (const r of q<{ table_oid: string; name: string; enabled: string }>("triggers.sql")) {
     byOid.get(Number(r.table_oid))?.triggers.push({ name: r.name, enabled: r.enabled as TriggerInfo["enabled"] });
   }
 
-  for (const r of await q<{ table_oid: string; name: string; event: string; enabled: string; instead: boolean }>(
+  for (const r of q<{ table_oid: string; name: string; event: string; enabled: string; instead: boolean }>(
     "rules.sql",
   )) {
     byOid.get(Number(r.table_oid))?.rules.push({
@@ -369,15 +434,14 @@ export function referencingKeys(tables: Iterable<TableInfo>, t: TableInfo): Fore
   return out;
 }
 
-/**
- * The physical storage of the given tables (their partitions included): `oid:relfilenode`
- * pairs. A TRUNCATE or a rewrite (ALTER COLUMN TYPE, VACUUM FULL, CLUSTER) changes a
- * relfilenode, so two equal fingerprints mean no table was swapped for a new file in between.
- */
-export async function readStorageFingerprint(client: pg.Client, tableOids: ReadonlySet<number>): Promise<string> {
-  const rows = (
-    await client.query<{ root: string; oid: string; relfilenode: string }>(readSql("catalog/relfilenodes.sql"))
-  ).rows;
+/** A row of relfilenodes.sql. */
+interface StorageRow {
+  root: string;
+  oid: string;
+  relfilenode: string;
+}
+
+function storageFingerprintOf(rows: readonly StorageRow[], tableOids: ReadonlySet<number>): string {
   return rows
     .filter((r) => tableOids.has(Number(r.root)))
     .map((r) => `${r.oid}:${r.relfilenode}`)

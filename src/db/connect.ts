@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
-import pg from "pg";
+import type pg from "pg";
+import { pgModule } from "./load-pg.js";
 import {
   ConnectionError,
   IntegrityError,
@@ -316,7 +317,7 @@ const connectTimeoutMs = 15_000;
 export async function connect(options: ConnectOptions): Promise<pg.Client> {
   const io = options.ioTimeoutMs && options.ioTimeoutMs > 0 ? options.ioTimeoutMs : 0;
   const connectionString = connectionStringOf(options.url);
-  const client = new pg.Client({
+  const client = new pgModule.Client({
     ...(connectionString ? { connectionString } : {}),
     application_name: options.applicationName ?? "pgsnap",
     connectionTimeoutMillis: io > 0 ? Math.min(io, connectTimeoutMs) : connectTimeoutMs,
@@ -436,7 +437,7 @@ type ProbeResult =
 async function probeBackend(pid: number | null, options: ConnectOptions, ioTimeoutMs: number): Promise<ProbeResult> {
   if (pid === null) return { kind: "unknown" };
   const connectionString = connectionStringOf(options.url);
-  const probe = new pg.Client({
+  const probe = new pgModule.Client({
     ...(connectionString ? { connectionString } : {}),
     application_name: "pgsnap-io-probe",
     connectionTimeoutMillis: ioTimeoutMs,

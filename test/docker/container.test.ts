@@ -209,7 +209,7 @@ describe("the pgsnap image", () => {
     const [info] = JSON.parse(await podmanOk(["image", "inspect", image])) as [any];
     const config = info.Config;
     expect(config.User).toBe("node");
-    expect(config.Entrypoint).toEqual(["/usr/bin/tini", "--", "node", "/app/bin/pgsnap.js"]);
+    expect(config.Entrypoint).toEqual(["/usr/bin/tini", "--", "node", "--max-semi-space-size=2", "/app/bin/pgsnap.js"]);
     expect(config.Cmd).toEqual(["schedule"]);
     expect((info.Healthcheck?.Test ?? []).join(" ")).toContain("/healthz");
     // No secret baked into the image's environment.
@@ -274,7 +274,9 @@ describe("the pgsnap image", () => {
             cmd:fs.readFileSync("/proc/"+p+"/cmdline","utf8").split("\\0").join(" ").trim()}}catch{return null}}).filter(Boolean)))`,
         ]),
       ) as { pid: number; uid: number; cmd: string }[];
-      expect(procs.find((p) => p.pid === 1)?.cmd).toMatch(/^\/usr\/bin\/tini -- node \/app\/bin\/pgsnap.js/);
+      expect(procs.find((p) => p.pid === 1)?.cmd).toMatch(
+        /^\/usr\/bin\/tini -- node --max-semi-space-size=2 \/app\/bin\/pgsnap.js/,
+      );
       expect(procs.some((p) => /pgsnap\.js schedule/.test(p.cmd) && p.pid !== 1)).toBe(true);
       for (const p of procs) expect(p.uid, p.cmd).toBe(1000);
 

@@ -1,9 +1,8 @@
 /** `pgsnap config check` and `pgsnap config schema`. */
 import type { Command } from "commander";
 import type { Operations } from "../../config/operations.js";
-import { configJsonSchema } from "../../config/schema.js";
 import { redactUrl } from "../../config/secrets.js";
-import { nextRun } from "../../schedule/cron.js";
+import type { nextRun as NextRun } from "../../schedule/cron.js";
 import type { ContextFor } from "../context.js";
 import { operationsFor } from "../operations.js";
 import { formatTable } from "../output.js";
@@ -19,7 +18,7 @@ function redactWebhook(url: string): string {
 }
 
 /** The config as `config check` shows it: resolved, every secret as ***. */
-export function describeOperations(ops: Operations, now: Date = new Date()) {
+export function describeOperations(ops: Operations, nextRun: typeof NextRun, now: Date = new Date()) {
   return {
     source: ops.source,
     config: ops.configPath ?? null,
@@ -71,9 +70,10 @@ export function registerConfig(program: Command, contextFor: ContextFor): void {
       "after",
       "\nExamples:\n  pgsnap config check --config pgsnap.config.json\n  pgsnap config check --json",
     )
-    .action((_opts: unknown, cmd: Command) => {
-      const { ctx, ops } = operationsFor(cmd, contextFor);
-      const doc = { ok: true, ...describeOperations(ops) };
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { ctx, ops } = await operationsFor(cmd, contextFor);
+      const { nextRun } = await import("../../schedule/cron.js");
+      const doc = { ok: true, ...describeOperations(ops, nextRun) };
       ctx.out.result(doc, () =>
         [
           `config ${ops.configPath ?? "(from the environment)"}: ok`,
@@ -117,7 +117,8 @@ export function registerConfig(program: Command, contextFor: ContextFor): void {
     .command("schema")
     .description('print the JSON Schema of the config file (for "$schema" in editors)')
     .addHelpText("after", "\nExamples:\n  pgsnap config schema > pgsnap.config.schema.json")
-    .action(() => {
+    .action(async () => {
+      const { configJsonSchema } = await import("../../config/schema.js");
       process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + "\n");
     });
 }

@@ -1,8 +1,7 @@
 /** `pgsnap doctor [--project P | all]`: would a backup and a restore work? (CLI.md) */
 import type { Command } from "commander";
-import { loadOperations, type Operations } from "../../config/operations.js";
-import { doctor, doctorExitCode, type DoctorCheck } from "../../doctor/doctor.js";
-import { nextRunChecks, smtpChecks } from "../../doctor/operations-checks.js";
+import type { Operations } from "../../config/operations.js";
+import type { DoctorCheck } from "../../doctor/doctor.js";
 import { UsageError } from "../../errors.js";
 import { openStorage } from "../../storage/open-storage.js";
 import type { Storage } from "../../storage/storage.js";
@@ -40,6 +39,11 @@ Examples:
       const globals = cmd.optsWithGlobals<CliGlobals>();
       const all = globals.project === "all";
       const ctx = contextFor(cmd, { projectRequired: false });
+      const [{ loadOperations }, { doctor, doctorExitCode }, { nextRunChecks, smtpChecks }] = await Promise.all([
+        import("../../config/operations.js"),
+        import("../../doctor/doctor.js"),
+        import("../../doctor/operations-checks.js"),
+      ]);
       // The operations view (jobs, notifiers, every project) when a config or the environment has one.
       let ops: Operations | undefined;
       try {

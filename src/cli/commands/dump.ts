@@ -1,11 +1,16 @@
 /** `pgsnap dump`: full, one tenant per snapshot, or all tenants in one pass. */
 import { Option, type Command } from "commander";
-import { dump } from "../../dump/dump.js";
-import { MAX_ZSTD_LEVEL, MIN_ZSTD_LEVEL } from "../../format/zstd.js";
 import type { ContextFor } from "../context.js";
 import { collect, intOption, list } from "../flags.js";
 import { countOf, formatBytes } from "../output.js";
 import { storageOf } from "../targets.js";
+
+/**
+ * zstd levels `--compression-level` accepts: the bounds of src/format/zstd.ts, repeated here so
+ * that registering the command does not load the zstd binding (src/cli/commands/dump.test.ts
+ * checks that they agree).
+ */
+export const COMPRESSION_LEVELS = { min: 1, max: 19 } as const;
 
 /** Adds `dump` to the program. */
 export function registerDump(program: Command, contextFor: ContextFor): void {
@@ -26,7 +31,7 @@ export function registerDump(program: Command, contextFor: ContextFor): void {
     )
     .addOption(
       new Option("--compression-level <n>", "zstd level")
-        .argParser(intOption("--compression-level", MIN_ZSTD_LEVEL, MAX_ZSTD_LEVEL))
+        .argParser(intOption("--compression-level", COMPRESSION_LEVELS.min, COMPRESSION_LEVELS.max))
         .default(3),
     )
     .addHelpText(
@@ -47,6 +52,8 @@ export function registerDump(program: Command, contextFor: ContextFor): void {
         cmd: Command,
       ) => {
         const { config, out, signal } = contextFor(cmd);
+        // Loaded here, not at registration: other commands never pay for it (issue 14).
+        const { dump } = await import("../../dump/dump.js");
         const storage = storageOf(config);
         const view = out.progressView();
         try {

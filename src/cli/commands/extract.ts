@@ -1,6 +1,5 @@
 /** `pgsnap extract`: cut one tenant out of a snapshot into a new tenant snapshot. */
 import type { Command } from "commander";
-import { extract } from "../../extract/extract.js";
 import { openStorage } from "../../storage/open-storage.js";
 import type { ContextFor } from "../context.js";
 import { countOf } from "../output.js";
@@ -21,6 +20,7 @@ export function registerExtract(program: Command, contextFor: ContextFor): void 
     )
     .action(async (ref: string, opts: { tenant: string; to?: string; allowEmpty?: boolean }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
+      const { extract } = await import("../../extract/extract.js");
       const storage = storageOf(config);
       const to = opts.to ? openStorage(opts.to, s3Of(config)) : undefined;
       try {

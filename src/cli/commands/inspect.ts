@@ -1,7 +1,5 @@
 /** `pgsnap inspect`: a snapshot's manifest. */
 import type { Command } from "commander";
-import { snapshotResult } from "../../dump/dump.js";
-import { findSnapshot } from "../../snapshots/list-snapshots.js";
 import type { ContextFor } from "../context.js";
 import { formatBytes, formatTable } from "../output.js";
 import { projectWithoutDb, storageOf } from "../targets.js";
@@ -15,6 +13,10 @@ export function registerInspect(program: Command, contextFor: ContextFor): void 
     .argument("<snapshot>", "snapshot id or latest")
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
+      const [{ snapshotResult }, { findSnapshot }] = await Promise.all([
+        import("../../dump/dump.js"),
+        import("../../snapshots/list-snapshots.js"),
+      ]);
       const storage = storageOf(config);
       try {
         const m = await findSnapshot(storage, projectWithoutDb(config), ref, {

@@ -1,6 +1,5 @@
 /** `pgsnap list`: complete snapshots, newest first. */
 import type { Command } from "commander";
-import { listSnapshots } from "../../snapshots/list-snapshots.js";
 import type { ContextFor } from "../context.js";
 import { formatBytes, formatTable } from "../output.js";
 import { projectWithoutDb, storageOf } from "../targets.js";
@@ -14,6 +13,7 @@ export function registerList(program: Command, contextFor: ContextFor): void {
     .option("--tenant <id>", "only snapshots that contain this tenant")
     .action(async (opts: { tenant?: string }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
+      const { listSnapshots } = await import("../../snapshots/list-snapshots.js");
       const storage = storageOf(config);
       try {
         const manifests = await listSnapshots(storage, projectWithoutDb(config), {

@@ -1,6 +1,5 @@
 /** `pgsnap notify test [<name>]`: a test message through each notifier, or the named one. */
 import type { Command } from "commander";
-import { NotifyError, testNotifiers } from "../../notify/notify.js";
 import type { ContextFor } from "../context.js";
 import { operationsFor } from "../operations.js";
 import { formatTable } from "../output.js";
@@ -17,7 +16,8 @@ export function registerNotify(program: Command, contextFor: ContextFor): void {
     .argument("[name]", "notifier name (a key of notify in the config)")
     .addHelpText("after", "\nExamples:\n  pgsnap notify test\n  pgsnap notify test ops")
     .action(async (name: string | undefined, _opts: unknown, cmd: Command) => {
-      const { ctx, ops } = operationsFor(cmd, contextFor);
+      const { ctx, ops } = await operationsFor(cmd, contextFor);
+      const { NotifyError, testNotifiers } = await import("../../notify/notify.js");
       const results = await testNotifiers(ops.notifiers, name, {
         attempts: 1,
         timeoutMs: 30_000,

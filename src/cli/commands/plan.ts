@@ -1,8 +1,5 @@
 /** `pgsnap plan`: how every table's rows are told apart by tenant. */
 import type { Command } from "commander";
-import { readCatalog } from "../../db/catalog.js";
-import { classifyConnectionError, connect } from "../../db/connect.js";
-import { describePlan, planTenants } from "../../db/plan.js";
 import type { ContextFor } from "../context.js";
 import { formatTable } from "../output.js";
 
@@ -15,6 +12,11 @@ export function registerPlan(program: Command, contextFor: ContextFor): void {
     .option("--tenant <id>", "show the filters for this tenant")
     .action(async (opts: { tenant?: string }, cmd: Command) => {
       const { config, out } = contextFor(cmd);
+      const [{ readCatalog }, { classifyConnectionError, connect }, { describePlan, planTenants }] = await Promise.all([
+        import("../../db/catalog.js"),
+        import("../../db/connect.js"),
+        import("../../db/plan.js"),
+      ]);
       const client = await connect({ url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs });
       try {
         const catalog = await readCatalog(client);

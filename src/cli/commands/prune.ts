@@ -1,7 +1,6 @@
 /** `pgsnap prune`: retention by a grandfather-father-son policy. */
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
-import { prune } from "../../prune/prune.js";
 import type { ContextFor } from "../context.js";
 import { projectWithoutDb, storageOf } from "../targets.js";
 
@@ -48,6 +47,7 @@ export function registerPrune(program: Command, contextFor: ContextFor): void {
         cmd: Command,
       ) => {
         const { config, out, signal } = contextFor(cmd);
+        const { prune } = await import("../../prune/prune.js");
         const storage = storageOf(config);
         try {
           const { orphanAge, ...policy } = opts;

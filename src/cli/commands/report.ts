@@ -2,9 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
-import { renderReportHtml } from "../../report/html.js";
-import { buildReport, type GrowthReport } from "../../report/report.js";
-import { listSnapshots } from "../../snapshots/list-snapshots.js";
+import type { GrowthReport } from "../../report/report.js";
 import type { ContextFor } from "../context.js";
 import { countOf, formatBytes, formatTable } from "../output.js";
 import { projectWithoutDb, storageOf } from "../targets.js";
@@ -42,6 +40,11 @@ Examples:
     )
     .action(async (flags: ReportFlags, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
+      const [{ renderReportHtml }, { buildReport }, { listSnapshots }] = await Promise.all([
+        import("../../report/html.js"),
+        import("../../report/report.js"),
+        import("../../snapshots/list-snapshots.js"),
+      ]);
       const storage = storageOf(config);
       try {
         const project = projectWithoutDb(config);

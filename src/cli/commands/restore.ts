@@ -1,9 +1,8 @@
 /** `pgsnap restore`: confirmation, the interactive menu, and the call into the restore engine. */
 import { Option, type Command } from "commander";
 import { RefusedError, UsageError } from "../../errors.js";
-import { restore, type RestoreResult } from "../../restore/restore.js";
-import { findSnapshot } from "../../snapshots/list-snapshots.js";
-import { listTenants, tenantName, type TenantInfo } from "../../db/tenants.js";
+import type { RestoreResult } from "../../restore/restore.js";
+import type { TenantInfo } from "../../db/tenants.js";
 import type { CommandContext, ContextFor } from "../context.js";
 import { ask, canAsk } from "../prompt.js";
 import { list } from "../flags.js";
@@ -115,6 +114,8 @@ async function runRestore(
   print = true,
 ): Promise<RestoreResult> {
   const { config, out, signal } = ctx;
+  // Loaded here, not at registration: other commands never pay for it (issue 14).
+  const { restore } = await import("../../restore/restore.js");
   const storage = storageOf(config);
   const view = out.progressView();
   try {
@@ -184,6 +185,10 @@ async function confirmAndRestore(
   const { config, out, signal } = ctx;
   const tenant = flags.tenant!;
   const dry = await runRestore(ctx, ref, flags, true, false);
+  const [{ findSnapshot }, { tenantName }] = await Promise.all([
+    import("../../snapshots/list-snapshots.js"),
+    import("../../db/tenants.js"),
+  ]);
   const storage = storageOf(config);
   let createdAt: string;
   let scope: string;
@@ -260,6 +265,10 @@ const maxAttempts = 5;
 /** The menu: pick a tenant (by number, id or part of its name), tables, see the dry run, type the id. */
 async function interactiveRestore(ctx: CommandContext, flags: RestoreFlags): Promise<void> {
   const { config, signal } = ctx;
+  const [{ findSnapshot }, { listTenants }] = await Promise.all([
+    import("../../snapshots/list-snapshots.js"),
+    import("../../db/tenants.js"),
+  ]);
   const tenants = await listTenants({
     connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
     tenantColumn: config.tenantColumn,

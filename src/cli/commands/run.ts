@@ -1,7 +1,5 @@
 /** `pgsnap run <job>... | --all`: run jobs once, now (cron, Kubernetes CronJobs, CI). */
 import type { Command } from "commander";
-import { selectJobs } from "../../config/operations.js";
-import { runJobs, summaryExitCode } from "../../jobs/run-job.js";
 import type { RunSummary } from "../../notify/summary.js";
 import type { ContextFor } from "../context.js";
 import { operationsFor } from "../operations.js";
@@ -60,7 +58,11 @@ Examples:
   0 3 * * *  pgsnap run nightly --config /etc/pgsnap.config.json   (crontab)`,
     )
     .action(async (names: string[], opts: { all?: boolean }, cmd: Command) => {
-      const { ctx, ops } = operationsFor(cmd, contextFor);
+      const { ctx, ops } = await operationsFor(cmd, contextFor);
+      const [{ selectJobs }, { runJobs, summaryExitCode }] = await Promise.all([
+        import("../../config/operations.js"),
+        import("../../jobs/run-job.js"),
+      ]);
       const jobs = selectJobs(ops, names, opts.all === true || (names.length === 0 && ops.source === "env"));
       const summary = await runJobs(jobs, ops, {
         signal: ctx.signal,

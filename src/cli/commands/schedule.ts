@@ -1,10 +1,7 @@
 /** `pgsnap schedule`: every job on its cron until SIGTERM or SIGINT (the docker entry point). */
 import type { Command } from "commander";
-import { pino } from "pino";
 import { UsageError } from "../../errors.js";
-import { nextRuns } from "../../schedule/cron.js";
-import { startHealthServer, type HealthServer } from "../../schedule/health-server.js";
-import { initialState, runSchedule } from "../../schedule/scheduler.js";
+import type { HealthServer } from "../../schedule/health-server.js";
 import { redactSecrets } from "../../errors.js";
 import type { CliGlobals, ContextFor } from "../context.js";
 import { intOption } from "../flags.js";
@@ -45,7 +42,8 @@ Examples:
   DATABASE_URL=postgres://... PGSNAP_SCHEDULE="0 3 * * *" pgsnap schedule`,
     )
     .action(async (opts: { healthPort?: number; next?: number; now?: Date }, cmd: Command) => {
-      const { ctx, ops } = operationsFor(cmd, contextFor, { requireCron: true, healthPort: opts.healthPort });
+      const { ctx, ops } = await operationsFor(cmd, contextFor, { requireCron: true, healthPort: opts.healthPort });
+      const { nextRuns } = await import("../../schedule/cron.js");
       const jobs = ops.jobs.filter((j) => j.cron !== undefined);
       if (jobs.length === 0)
         throw new UsageError("NO_JOBS", `no jobs with a cron in ${ops.configPath ?? "the environment"}`, {
@@ -63,6 +61,11 @@ Examples:
         process.stdout.write(JSON.stringify(doc, null, ctx.out.options.json ? 2 : undefined) + "\n");
         return;
       }
+      const [{ pino }, { startHealthServer }, { initialState, runSchedule }] = await Promise.all([
+        import("pino"),
+        import("../../schedule/health-server.js"),
+        import("../../schedule/scheduler.js"),
+      ]);
       const g = cmd.optsWithGlobals<CliGlobals>();
       const logger = pino(
         {

@@ -1,6 +1,5 @@
 /** `pgsnap tenants`: every tenant with its row count and display name. */
 import type { Command } from "commander";
-import { listTenants } from "../../db/tenants.js";
 import type { ContextFor } from "../context.js";
 import { formatTable } from "../output.js";
 
@@ -12,6 +11,7 @@ export function registerTenants(program: Command, contextFor: ContextFor): void 
     .addHelpText("after", "\nExamples:\n  pgsnap tenants --tenant-column store_id\n  pgsnap tenants --json")
     .action(async (_opts: unknown, cmd: Command) => {
       const { config, out } = contextFor(cmd);
+      const { listTenants } = await import("../../db/tenants.js");
       const tenants = await listTenants({
         connection: { url: config.dbUrl, ioTimeoutMs: config.ioTimeoutMs },
         tenantColumn: config.tenantColumn,

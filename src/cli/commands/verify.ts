@@ -1,7 +1,6 @@
 /** `pgsnap verify`: checksums and row counts of every object, optionally a test restore. */
 import type { Command } from "commander";
-import { restoreTest } from "../../verify/restore-test.js";
-import { assertVerified, markVerified, verifySnapshot, type VerifyResult } from "../../verify/verify.js";
+import type { VerifyResult } from "../../verify/verify.js";
 import { IntegrityError } from "../../errors.js";
 import type { ContextFor } from "../context.js";
 import { countOf, ExitWith } from "../output.js";
@@ -20,6 +19,10 @@ export function registerVerify(program: Command, contextFor: ContextFor): void {
     )
     .action(async (ref: string, opts: { restoreTest?: boolean }, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
+      const [{ restoreTest }, { assertVerified, markVerified, verifySnapshot }] = await Promise.all([
+        import("../../verify/restore-test.js"),
+        import("../../verify/verify.js"),
+      ]);
       const storage = storageOf(config);
       try {
         const { manifest, result } = await verifySnapshot({
@@ -43,7 +46,7 @@ export function registerVerify(program: Command, contextFor: ContextFor): void {
         if (result.ok) await markVerified(storage, manifest, opts.restoreTest === true);
         if (!result.ok && out.options.json) {
           // One JSON document with every object's verdict (not only the first problem) and the error.
-          const err = verificationError(result);
+          const err = verificationError(result, assertVerified);
           out.result(
             {
               ...result,
@@ -73,7 +76,7 @@ export function registerVerify(program: Command, contextFor: ContextFor): void {
 }
 
 /** The error `assertVerified` throws for a failed result. */
-function verificationError(result: VerifyResult): IntegrityError {
+function verificationError(result: VerifyResult, assertVerified: (r: VerifyResult) => void): IntegrityError {
   try {
     assertVerified(result);
   } catch (err) {
