@@ -75,7 +75,7 @@ describe("start-up: each command loads what it uses", () => {
       await db?.drop();
     });
 
-    it("without a config file loads pg, COPY and zstd, not the optional packages, and not undici", async () => {
+    it("without a config file loads pg and zstd, not the optional packages, and not undici", async () => {
       const { r, packages, internal } = await loaded([
         "dump",
         "--tenant",
@@ -88,7 +88,9 @@ describe("start-up: each command loads what it uses", () => {
       ]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.json.snapshots[0].rows).toBeGreaterThan(0);
-      expect(packages).toEqual(expect.arrayContaining(["pg", "pg-copy-streams", "zstd-napi"]));
+      expect(packages).toEqual(expect.arrayContaining(["pg", "zstd-napi"]));
+      // COPY TO is read by src/db/copy-out.ts; pg-copy-streams serves restore's COPY FROM.
+      expect(packages).not.toContain("pg-copy-streams");
       expect(packages.filter((p) => optional.includes(p))).toEqual([]);
       // pg's Cloudflare probe would construct a fetch Response (src/db/load-pg.ts).
       expect(internal.filter((m) => m.includes("undici"))).toEqual([]);

@@ -52,7 +52,8 @@ export async function canonicalTenant(client: pg.Client, plan: TenantPlan, tenan
       await client.query("SAVEPOINT pgsnap_tenant_value");
       const r = await client.query<{ v: string }>(`SELECT ${canonicalKeySql(`$1::${type}`, column)} AS v`, [tenant]);
       await client.query("RELEASE SAVEPOINT pgsnap_tenant_value");
-      if (column === key) canonical = r.rows[0]!.v;
+      // By type: `types` keeps one column per type, not necessarily the key column itself.
+      if (type === key?.type) canonical = r.rows[0]!.v;
     } catch (err) {
       const code = (err as { code?: string }).code ?? "";
       if (!code.startsWith("22")) throw err;

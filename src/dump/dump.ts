@@ -36,12 +36,12 @@ import {
   type SnapshotScope,
 } from "../format/manifest.js";
 import { sumKnown, type ProgressEvent } from "../format/progress.js";
-import { newSnapshotId } from "../format/snapshot-id.js";
-import { manifestKey, projectPrefix, snapshotPrefix, tableObjectName } from "../storage/keys.js";
+import { manifestKey, snapshotPrefix, tableObjectName } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { selectTables } from "../db/select-tables.js";
 import { checkRowSecurity } from "../db/row-security.js";
 import { toolVersion } from "../version.js";
+import { freshSnapshotIds, snapshotResult } from "../snapshots/new-snapshot.js";
 import { EncoderPool } from "./table-encoder.js";
 
 export interface DumpOptions {
@@ -127,7 +127,9 @@ export async function dump(options: DumpOptions): Promise<SnapshotResult[]> {
   // Encode workers start now, so their start-up overlaps the connection and catalog queries.
   // Not for tenant snapshots: a tenant is usually a small share of a table, and a worker's
   // start-up (~60 ms CPU, ~12 MiB) would be most of the cost of dumping it.
-  const encoders = new EncoderPool({ threads: process.env.NOTHREADS !== "1" && !(options.tenants && options.tenants.length > 0) });
+  const encoders = new EncoderPool({
+    threads: process.env.NOTHREADS !== "1" && !(options.tenants && options.tenants.length > 0),
+  });
   encoders.warm(jobs);
   const main = await connect(options.connection).catch(async (err: unknown) => {
     await encoders.close();
@@ -474,49 +476,6 @@ export function objectNames(tables: readonly TableInfo[]): Map<string, string> {
     out.set(t.id, name);
   }
   return out;
-}
-
-/**
- * `n` snapshot ids that no other snapshot of this run or of the storage uses: ids carry only
- * 16 random bits per second, so many tenants dumped in one second would otherwise collide and
- * overwrite each other's objects. One LIST per second of ids (the ids' common prefix).
- */
-export async function freshSnapshotIds(
-  storage: Storage,
-  project: string,
-  n: number,
-  signal?: AbortSignal,
-): Promise<string[]> {
-  const ids = new Set<string>();
-  const taken = new Map<string, Set<string>>();
-  while (ids.size < n) {
-    const id = newSnapshotId();
-    const second = id.slice(0, id.indexOf("-") + 1);
-    let seen = taken.get(second);
-    if (seen === undefined) {
-      const existing = await storage.list(projectPrefix(project) + second, { signal });
-      seen = new Set(existing.map((o) => o.key.split("/")[1]!));
-      taken.set(second, seen);
-    }
-    if (!seen.has(id)) ids.add(id);
-  }
-  return [...ids];
-}
-
-/** The CLI's JSON view of a manifest. */
-export function snapshotResult(m: Manifest, storage: Storage): SnapshotResult {
-  return {
-    id: m.id,
-    project: m.project,
-    scope: m.scope,
-    tenants: m.tenants,
-    location: `${storage.location.replace(/\/$/, "")}/${snapshotPrefix(m.project, m.id)}`,
-    createdAt: m.createdAt,
-    rows: m.rows,
-    storedBytes: m.storedBytes,
-    durationMs: m.durationMs,
-    tables: m.tables.map((t) => ({ table: t.table, rows: t.rows, bytes: t.bytes, storedBytes: t.storedBytes })),
-  };
 }
 
 function sum<T>(items: readonly T[], f: (x: T) => number): number {

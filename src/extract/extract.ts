@@ -7,14 +7,15 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { IntegrityError, PgsnapError, UsageError } from "../errors.js";
 import { DigestStream, sha256Hex } from "../format/digest.js";
-import { LineFilter } from "../format/line-filter.js";
+import { ZstdLineFilter, type KeepLine } from "../format/line-filter.js";
 import { manifestName, manifestTenant, type Manifest, type ManifestTable } from "../format/manifest.js";
-import { RowScanner, rawEqualsTenant } from "../format/row-scan.js";
-import { compressBuffer, createCompressStream, createDecompressStream } from "../format/zstd.js";
+import { RowScanner, TenantMatcher } from "../format/row-scan.js";
+import { compressBuffer, createCompressStream } from "../format/zstd.js";
 import { findSnapshot, type SnapshotFilter } from "../snapshots/list-snapshots.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
-import { freshSnapshotIds, snapshotResult, type SnapshotResult } from "../dump/dump.js";
+import type { SnapshotResult } from "../dump/dump.js";
+import { freshSnapshotIds, snapshotResult } from "../snapshots/new-snapshot.js";
 
 export interface ExtractOptions {
   storage: Storage;
@@ -151,40 +152,41 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
             .map((c) => JSON.stringify(c)),
           set,
         }));
-      let keep: (line: Buffer) => boolean;
+      let keep: KeepLine;
       if ("column" in owner) {
         const scanner = new RowScanner([JSON.stringify(owner.column)]);
-        const sameTenant = cachedTenantTest(tenant, keyType);
-        keep = (line) => sameTenant(scanner.values(line)[0]);
+        const matcher = new TenantMatcher(tenant, keyType);
+        keep = (buf, start, end) => {
+          const at = scanner.locate(buf, start, end);
+          if (at >= 0) return matcher.matches(buf, at, scanner.valueEnd);
+          return matcher.matchesRaw(scanner.values(buf.subarray(start, end))[0]);
+        };
       } else {
         const parentKeys = wantedKeys.get(`${owner.refTable}|${owner.refColumns.join(",")}`)!;
         const scanner = new RowScanner(owner.columns.map((c) => JSON.stringify(c)));
-        keep = (line) => {
-          const vals = scanner.values(line);
+        keep = (buf, start, end) => {
+          const vals = scanner.values(buf.subarray(start, end));
           return !vals.some((v) => v === undefined || v === "null") && parentKeys.has(vals.join("\u0000"));
         };
       }
       const collectors = collect.map((c) => ({ scanner: new RowScanner(c.cols), set: c.set }));
-      const filter = new LineFilter((line) => {
-        if (!keep(line)) return false;
-        for (const c of collectors) c.set.add(c.scanner.values(line).join("\u0000"));
-        return true;
-      });
+      const filter = new ZstdLineFilter(
+        collectors.length === 0
+          ? keep
+          : (buf, start, end) => {
+              if (!keep(buf, start, end)) return false;
+              const line = buf.subarray(start, end);
+              for (const c of collectors) c.set.add(c.scanner.values(line).join("\u0000"));
+              return true;
+            },
+      );
       const srcDigest = new DigestStream();
       const dstDigest = new DigestStream();
       const body = await get(t);
       const [, put] = await Promise.all([
-        pipeline(
-          body,
-          srcDigest,
-          createDecompressStream(),
-          filter,
-          createCompressStream(options.compressionLevel ?? 3),
-          dstDigest,
-          {
-            signal: options.signal,
-          },
-        ),
+        pipeline(body, srcDigest, filter, createCompressStream(options.compressionLevel ?? 3), dstDigest, {
+          signal: options.signal,
+        }),
         to.put(dstPrefix + t.object, dstDigest, { signal: options.signal }),
       ]);
       if (srcDigest.sha256 !== t.sha256) {
@@ -232,25 +234,6 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
     signal: options.signal,
   });
   return snapshotResult(manifest, to);
-}
-
-/**
- * rawEqualsTenant(raw, tenant, keyType) remembered per raw value: a tenant column holds few
- * distinct values, and the canonical comparison (JSON.parse, a regular expression) is costly per
- * row. Bounded, so a column of unique values cannot grow it without limit.
- */
-function cachedTenantTest(tenant: string, keyType: string | undefined): (raw: string | undefined) => boolean {
-  const seen = new Map<string, boolean>();
-  return (raw) => {
-    if (raw === undefined) return false;
-    let same = seen.get(raw);
-    if (same === undefined) {
-      same = rawEqualsTenant(raw, tenant, keyType);
-      if (seen.size >= 65_536) seen.clear();
-      seen.set(raw, same);
-    }
-    return same;
-  };
 }
 
 function tenantEntry(

@@ -14,7 +14,7 @@ export function registerInspect(program: Command, contextFor: ContextFor): void 
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const { config, out, signal } = contextFor(cmd);
       const [{ snapshotResult }, { findSnapshot }] = await Promise.all([
-        import("../../dump/dump.js"),
+        import("../../snapshots/new-snapshot.js"),
         import("../../snapshots/list-snapshots.js"),
       ]);
       const storage = storageOf(config);

@@ -18,6 +18,8 @@ import { checkKey, checkPrefix, checkRange } from "../key-checks.js";
 import { countReads } from "../read-counter.js";
 import type { ByteRange, ObjectInfo, Storage, StorageCallOptions, StorageCounters } from "../storage.js";
 
+/** Bytes per read of an object stream. */
+const READ_CHUNK = 1024 * 1024;
 /** Matches the names of temp files written by `put` (one path segment). */
 const TEMP_NAME = /^\..+\.tmp-[0-9a-f]{12}$/;
 /** Files are private to the user running pgsnap: they hold tenant data (restic does the same). */
@@ -119,9 +121,12 @@ export class FsStorage implements Storage {
         await handle.close();
         stream = Readable.from([]);
       } else {
-        stream = handle.createReadStream(
-          range === undefined ? {} : { start: range.offset, end: range.offset + range.length - 1 },
-        );
+        // 1 MiB reads: with the default 64 KiB, reading a 51 MB object cost ~3× the CPU (measured,
+        // issue 14: extract and restore read whole objects).
+        stream = handle.createReadStream({
+          highWaterMark: READ_CHUNK,
+          ...(range === undefined ? {} : { start: range.offset, end: range.offset + range.length - 1 }),
+        });
       }
     } catch (err) {
       await handle.close().catch(() => undefined);
