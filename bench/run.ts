@@ -180,6 +180,10 @@ const results: {
       expected: { deleted: number; updated: number; inserted: number };
       did: { deleted: number; updated: number; inserted: number };
       results: Row[];
+      /** Server statement durations of the fastest pgsnap run, slowest first (embedded server only). */
+      slowest: { seconds: number; statement: string }[];
+      /** That run: seconds inside server statements, and the rest (Node start, reading, waiting). */
+      serverSeconds: number;
     }[];
   };
   bigValue?: { valueBytes: number; results: Row[] };
@@ -794,6 +798,7 @@ async function restoreSection(server: PostgresServer, work: string, t: Tools): P
  */
 async function damagedSection(server: PostgresServer, work: string, t: Tools): Promise<void> {
   const env = toolEnv(server);
+  const logCapture = !server.external;
   const out: (typeof results.damaged & object)["sizes"] = [];
   for (const big of DAMAGED_ROWS) {
     const others = Math.max(1, Math.round(big / 100));
@@ -829,6 +834,7 @@ async function damagedSection(server: PostgresServer, work: string, t: Tools): P
       updated: Math.floor((big + 19) / 20),
       inserted: Math.floor(big / 20),
     };
+    const breakdowns = new Map<Sample, string[]>();
     const [pgr, prs] = await interleaved(
       REPEAT,
       [
@@ -841,11 +847,19 @@ async function damagedSection(server: PostgresServer, work: string, t: Tools): P
           label: "pgsnap restore (damaged tenant)",
           setup: damage,
           run: async () => {
-            const s = await runMeasured(
-              process.execPath,
-              pgsnapArgs(live.url, storage, "bench", ["restore", snap.id, "--tenant", "1", "--confirm"]),
-              { env },
-            );
+            capture = logCapture ? [] : undefined;
+            partialLine = "";
+            let s: Sample;
+            try {
+              s = await runMeasured(
+                process.execPath,
+                pgsnapArgs(live.url, storage, "bench", ["restore", snap.id, "--tenant", "1", "--confirm"]),
+                { env },
+              );
+              if (capture) breakdowns.set(s, capture);
+            } finally {
+              capture = undefined;
+            }
             const left = await scalar(
               live.url,
               "SELECT count(*) FILTER (WHERE name LIKE '% (edited)' OR id > 1000000000) || '/' || count(*) FROM public.t WHERE user_id = 1",
@@ -858,6 +872,12 @@ async function damagedSection(server: PostgresServer, work: string, t: Tools): P
       ],
       logRun,
     );
+    const statements = (breakdowns.get(prs!.sample) ?? [])
+      .map((l) => /duration: ([\d.]+) ms\s+statement: (.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ seconds: Number(m[1]) / 1000, statement: m[2]!.slice(0, 300) }));
+    const serverSeconds = statements.reduce((a, x) => a + x.seconds, 0);
+    const slowest = statements.sort((a, b) => b.seconds - a.seconds).slice(0, 15);
     const r = JSON.parse(prs!.sample.stdout) as { tables: { inserted: number; updated: number; deleted: number }[] };
     const did = {
       deleted: r.tables.reduce((a, x) => a + x.deleted, 0),
@@ -880,7 +900,7 @@ async function damagedSection(server: PostgresServer, work: string, t: Tools): P
       x.ratios["pg_restore"] = x.seconds / pgr!.seconds;
       x.ratios["pg_restore (median)"] = x.median / pgr!.median;
     }
-    out.push({ tenantRows: big, expected, did, results: rows });
+    out.push({ tenantRows: big, expected, did, results: rows, slowest, serverSeconds });
     for (const db of [live, src, target]) {
       await db.drop();
       dbs.splice(dbs.indexOf(db), 1);
@@ -1302,6 +1322,14 @@ function printReport(): void {
           ]),
         ),
       );
+      if (d.slowest.length > 0) {
+        const total = d.results.find((x) => x.label.startsWith("pgsnap restore"))?.seconds ?? NaN;
+        p(
+          `\n  the fastest pgsnap run: ${fmtSeconds(d.serverSeconds)} s in server statements, ${fmtSeconds(total - d.serverSeconds)} s outside them (Node start, reading, waiting); slowest statements:`,
+        );
+        for (const x of d.slowest.slice(0, 12))
+          p(`  ${fmtSeconds(x.seconds).padStart(6)} s  ${x.statement.slice(0, 150)}`);
+      }
     }
   }
   if (results.bigValue) {

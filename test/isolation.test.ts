@@ -143,6 +143,46 @@ describe("writes confined to the tenant (class 1)", () => {
   });
 });
 
+describe("the proof after writing", () => {
+  it("a value changed only in letter case (case-insensitive collation, citext) is put back: rows are compared by identity, not =", async () => {
+    const f = await fixture(`
+      CREATE EXTENSION IF NOT EXISTS citext;
+      CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+      CREATE TABLE items (id int PRIMARY KEY, user_id int NOT NULL, v text COLLATE ci, w citext, tags text[] COLLATE ci);
+      INSERT INTO items SELECT g, 1 + g % 2, 'Value ' || g, 'Mixed ' || g, ARRAY['Tag' || g] FROM generate_series(1, 10) g;`);
+    ok(await f.run(["dump", "--tenant", "1"]));
+    await f.sql("UPDATE items SET v = upper(v) WHERE id = 2; UPDATE items SET w = upper(w::text) WHERE id = 4");
+    await f.sql("UPDATE items SET tags = ARRAY[upper(tags[1])] WHERE id = 6");
+    const r = await f.run(["restore", "latest", "--tenant", "1", "--confirm"]);
+    ok(r);
+    expect(r.json.tables).toEqual([{ table: "public.items", deleted: 0, inserted: 0, updated: 3 }]);
+    const rows = await f.sql(
+      "SELECT id, v, w::text AS w, tags::text AS tags FROM items WHERE id IN (2, 4, 6) ORDER BY id",
+    );
+    expect(rows.rows).toEqual([
+      { id: 2, v: "Value 2", w: "Mixed 2", tags: "{Tag2}" },
+      { id: 4, v: "Value 4", w: "Mixed 4", tags: "{Tag4}" },
+      { id: 6, v: "Value 6", w: "Mixed 6", tags: "{Tag6}" },
+    ]);
+  });
+
+  it("a row that differs only in a column no UPDATE may set (identity ALWAYS) is refused, never counted as restored", async () => {
+    const f = await fixture(`
+      CREATE TABLE items (id int PRIMARY KEY, user_id int NOT NULL, n int GENERATED ALWAYS AS IDENTITY, v text);
+      INSERT INTO items (id, user_id, v) SELECT g, 1 + g % 2, 'v' || g FROM generate_series(1, 10) g;`);
+    ok(await f.run(["dump", "--tenant", "1"]));
+    // Row 2 deleted and entered again as it was: the same key and values, a new identity value.
+    await f.sql("DELETE FROM items WHERE id = 2; INSERT INTO items (id, user_id, v) VALUES (2, 1, 'v2')");
+    const before = await f.sql("SELECT md5(string_agg(i::text, '|' ORDER BY id)) AS h FROM items i");
+    const r = await f.run(["restore", "latest", "--tenant", "1", "--confirm"]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/table public\.items holds 5 row\(s\) of the tenant, 4 of the snapshot's 5 as they were/);
+    expect((await f.sql("SELECT md5(string_agg(i::text, '|' ORDER BY id)) AS h FROM items i")).rows).toEqual(
+      before.rows,
+    );
+  });
+});
+
 describe("referential actions (class 2)", () => {
   const schema = `
     CREATE TABLE parents (id int PRIMARY KEY, user_id int NOT NULL, code text UNIQUE);

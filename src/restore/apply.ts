@@ -27,17 +27,37 @@ import { quoteIdent, quoteTable } from "../db/quote.js";
 import type { Owned } from "./guards.js";
 import { truncate } from "./guards.js";
 import { parentsFirst } from "./topo-order.js";
-import { actionName, keyMatch, liveRel, rowText, type RestoreMode, type Work } from "./work.js";
+import {
+  actionName,
+  freePrefix,
+  keyMatch,
+  liveRel,
+  rowsIdentical,
+  rowText,
+  type RestoreMode,
+  type Work,
+} from "./work.js";
 
 /** What the restore will change in one table. */
 export interface TableChanges {
   /** Temporary table of the keys (and referenced columns) of the live rows to delete. */
   doomed: string | undefined;
+  /**
+   * Keyed tables: the one diff of staging against the tenant's live rows, as a temporary table
+   * of the pairs that are not identical: staged columns under their own names, `<prefix>op`
+   * (`u` to update, `i` to insert, `k` differing only in columns no UPDATE sets, `d` a doomed
+   * live row, whose key and referenced columns are `<prefix>r0`, ...).
+   */
+  diff: string | undefined;
+  /** The name of the diff's op column, quoted. */
+  op: string;
   deletes: number;
   updates: number;
   inserts: number;
   /** Rows of this table that ON UPDATE actions will change when restored keys change back. */
   cascadedUpdates: number;
+  /** What the restore's own INSERT, UPDATE and DELETE on this table reported (row counts). */
+  written: { ins: number; upd: number; del: number };
 }
 
 export interface ApplyContext {
@@ -65,44 +85,115 @@ function referencing(allTables: readonly TableInfo[], t: TableInfo): ForeignKeyI
 }
 
 /**
- * Plans the changes of every table under the current state (call it after locking): the doomed
- * rows are materialised once into a temporary table, indexed by nothing but analysed, and every
- * later check and the DELETE itself join it.
+ * Runs one statement that reads the rows of a diff (or doomed) table and finds each live row
+ * through the key's unique index: hash and merge joins are off for it alone (SET LOCAL, put back
+ * to the session's values right after), so it costs index look-ups for the few changed rows and
+ * never a scan of the whole live table (which may hold 100× the tenant's rows). When the
+ * statement fails, the rollback of its (sub)transaction undoes the settings.
+ */
+async function byKeyLookups<R extends pg.QueryResultRow>(client: pg.Client, sql: string): Promise<pg.QueryResult<R>> {
+  await client.query("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off");
+  const r = await client.query<R>(sql);
+  await client.query("SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT");
+  return r;
+}
+
+/**
+ * Plans the changes of every table under the current state (call it after locking). A keyed
+ * table is compared with its staging table once: one full join on the key (merge or hash, both
+ * sides read once) writes the diff table, and the counts, the doomed rows, the reach check and
+ * the writes all read that (small) table instead of joining staging and live again.
  */
 export async function planChanges(ctx: ApplyContext): Promise<Map<string, TableChanges>> {
-  const { client, works, owned, mode } = ctx;
   const out = new Map<string, TableChanges>();
-  for (const w of works) {
-    const t = liveRel(w.live);
-    const match = keyMatch(w, "t", "s");
-    const changes: TableChanges = { doomed: undefined, deletes: 0, updates: 0, inserts: 0, cascadedUpdates: 0 };
-    if (mode === "replace") {
-      const refCols = new Set<string>(w.key?.columns ?? []);
-      for (const fk of referencing(ctx.allTables, w.live)) for (const c of fk.refColumns) refCols.add(c);
-      const cols = [...refCols].map((c) => `t.${quoteIdent(c)}`);
-      changes.doomed = `pg_temp.${quoteIdent(`pgsnap_doomed_${w.index}`)}`;
-      const r = await client.query(
-        `CREATE TEMP TABLE ${changes.doomed} ON COMMIT DROP AS SELECT ${cols.length > 0 ? cols.join(", ") : "1 AS pgsnap_dummy"} FROM ${t} t WHERE ${owned(w.live.id, "t")}` +
-          (match ? ` AND NOT EXISTS (SELECT 1 FROM ${w.stage} s WHERE ${match})` : ""),
-      );
-      changes.deletes = r.rowCount ?? 0;
-      await client.query(`ANALYZE ${changes.doomed}`);
-    }
-    const set = settable(w);
-    if (match && set.length > 0) {
-      const r = await client.query<{ n: string }>(
-        `SELECT count(*) AS n FROM ${w.stage} s JOIN ${t} t ON ${match} WHERE ${owned(w.live.id, "t")} AND ${rowText("t", set)} IS DISTINCT FROM ${rowText("s", set)}`,
-      );
-      changes.updates = Number(r.rows[0]!.n);
-    }
-    const missing = insertCondition(w, mode, owned);
-    const r = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${w.stage} s${missing ? ` WHERE ${missing}` : ""}`,
-    );
-    changes.inserts = Number(r.rows[0]!.n);
+  for (const w of ctx.works) {
+    const changes: TableChanges = {
+      doomed: undefined,
+      diff: undefined,
+      op: "",
+      deletes: 0,
+      updates: 0,
+      inserts: 0,
+      cascadedUpdates: 0,
+      written: { ins: 0, upd: 0, del: 0 },
+    };
+    if (w.key) await planKeyed(ctx, w, changes);
+    else await planKeyless(ctx, w, changes);
     out.set(w.live.id, changes);
   }
   return out;
+}
+
+async function planKeyed(ctx: ApplyContext, w: Work, changes: TableChanges): Promise<void> {
+  const { client, owned } = ctx;
+  const replace = ctx.mode === "replace";
+  const prefix = freePrefix(w);
+  const mark = quoteIdent(`${prefix}in`);
+  const op = quoteIdent(`${prefix}op`);
+  const key = w.key!.columns;
+  const set = settable(w);
+  // The live columns a doomed row must keep: its key and every column a foreign key references.
+  const refCols = replace
+    ? [...new Set([...key, ...referencing(ctx.allTables, w.live).flatMap((fk) => fk.refColumns)])]
+    : [];
+  const liveCols = [...new Set([...key, ...w.columns.map((c) => c.name), ...refCols])];
+  const match = keyMatch(w, "t", "s")!;
+  // A pair that differs in a column the UPDATE does not set (an identity ALWAYS column, a key
+  // spelled otherwise under its equality) is `k`: it cannot be made equal, and the proof says so.
+  const kind = `CASE WHEN s.${mark} IS NULL THEN 'd' WHEN t.${mark} IS NULL THEN 'i' WHEN ${rowsIdentical("t", "s", set)} THEN 'k' ELSE 'u' END`;
+  const diff = `pg_temp.${quoteIdent(`pgsnap_diff_${w.index}`)}`;
+  await client.query(
+    `CREATE TEMP TABLE ${diff} ON COMMIT DROP AS SELECT` +
+      ` ${kind} AS ${op}` +
+      w.staged.map((c) => `, s.${quoteIdent(c.name)}`).join("") +
+      refCols.map((c, i) => `, t.${quoteIdent(c)} AS ${quoteIdent(`${prefix}r${i}`)}`).join("") +
+      ` FROM (SELECT true AS ${mark}, * FROM ${w.stage}) s` +
+      ` ${replace ? "FULL" : "LEFT"} JOIN (SELECT true AS ${mark}, ${liveCols.map((c) => `t.${quoteIdent(c)}`).join(", ")}` +
+      ` FROM ${liveRel(w.live)} t WHERE ${owned(w.live.id, "t")}) t ON ${match}` +
+      ` WHERE s.${mark} IS NULL OR t.${mark} IS NULL OR NOT ${rowsIdentical("t", "s", w.columns)}`,
+  );
+  await client.query(`ANALYZE ${diff} (${[op, ...key.map((c) => quoteIdent(c))].join(", ")})`);
+  changes.diff = diff;
+  changes.op = op;
+  const r = await byKeyLookups<{ u: string; d: string; i: string }>(
+    client,
+    `SELECT (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'u') AS u,` +
+      ` (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'd') AS d,` +
+      ` (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'i' AND ${insertCondition(w, ctx.mode, owned)!}) AS i`,
+  );
+  changes.updates = Number(r.rows[0]!.u);
+  changes.inserts = Number(r.rows[0]!.i);
+  if (replace) {
+    changes.doomed = `pg_temp.${quoteIdent(`pgsnap_doomed_${w.index}`)}`;
+    const d = await client.query(
+      `CREATE TEMP TABLE ${changes.doomed} ON COMMIT DROP AS SELECT ${refCols.map((c, i) => `${quoteIdent(`${prefix}r${i}`)} AS ${quoteIdent(c)}`).join(", ")}` +
+        ` FROM ${diff} WHERE ${op} = 'd'`,
+    );
+    changes.deletes = d.rowCount ?? 0;
+    await client.query(`ANALYZE ${changes.doomed}`);
+  }
+}
+
+/** A table without a usable key: replace mode deletes all the tenant's rows and inserts the staged ones. */
+async function planKeyless(ctx: ApplyContext, w: Work, changes: TableChanges): Promise<void> {
+  const { client, owned, mode } = ctx;
+  const t = liveRel(w.live);
+  if (mode === "replace") {
+    // The columns other tables reference (a unique key over nullable columns), for the reach check.
+    const refCols = [...new Set(referencing(ctx.allTables, w.live).flatMap((fk) => fk.refColumns))];
+    const cols = refCols.map((c) => `t.${quoteIdent(c)}`);
+    changes.doomed = `pg_temp.${quoteIdent(`pgsnap_doomed_${w.index}`)}`;
+    const r = await client.query(
+      `CREATE TEMP TABLE ${changes.doomed} ON COMMIT DROP AS SELECT ${cols.length > 0 ? cols.join(", ") : "1 AS pgsnap_dummy"} FROM ${t} t WHERE ${owned(w.live.id, "t")}`,
+    );
+    changes.deletes = r.rowCount ?? 0;
+    await client.query(`ANALYZE ${changes.doomed}`);
+  }
+  const missing = insertCondition(w, mode, owned);
+  const r = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ${w.stage} s${missing ? ` WHERE ${missing}` : ""}`,
+  );
+  changes.inserts = Number(r.rows[0]!.n);
 }
 
 /** Which staged rows are inserted: those whose key is not live (keyless: all in replace mode, new ones in merge). */
@@ -141,9 +232,10 @@ export async function checkReach(ctx: ApplyContext, plan: Map<string, TableChang
       const keyCols = new Set(w.key?.columns ?? []);
       if (!w.key || fk.refColumns.every((c) => keyCols.has(c))) continue;
       if (!fk.refColumns.every((c) => w.columns.some((col) => col.name === c))) continue;
+      // Only rows of the diff marked for update can change a column.
       const changed =
-        `SELECT ${fk.refColumns.map((c) => `t.${quoteIdent(c)}`).join(", ")} FROM ${liveRel(w.live)} t JOIN ${w.stage} s ON ${keyMatch(w, "t", "s")!}` +
-        ` WHERE ${owned(w.live.id, "t")} AND ROW(${fk.refColumns.map((c) => `t.${quoteIdent(c)}`).join(", ")}) IS DISTINCT FROM ROW(${fk.refColumns.map((c) => `s.${quoteIdent(c)}`).join(", ")})`;
+        `SELECT ${fk.refColumns.map((c) => `t.${quoteIdent(c)}`).join(", ")} FROM ${liveRel(w.live)} t JOIN ${changes.diff!} s ON ${keyMatch(w, "t", "s")!}` +
+        ` WHERE s.${changes.op} = 'u' AND ${owned(w.live.id, "t")} AND ROW(${fk.refColumns.map((c) => `t.${quoteIdent(c)}`).join(", ")}) IS DISTINCT FROM ROW(${fk.refColumns.map((c) => `s.${quoteIdent(c)}`).join(", ")})`;
       const hit = await client.query<{ n: string; row: string | null }>(
         `SELECT count(*) AS n, min(${describe}) AS row FROM ${liveRel(child)} c JOIN (${changed}) x ON ${on} WHERE NOT (${exempt})`,
       );
@@ -252,6 +344,7 @@ export async function applyChanges(
     if ((code !== "23505" && code !== "23503") || ctx.mode !== "replace") throw err;
     await client.query("ROLLBACK TO SAVEPOINT pgsnap_writes");
     for (const w of ctx.works) Object.assign(w.result, { deleted: 0, inserted: 0, updated: 0 });
+    for (const c of plan.values()) c.written = { ins: 0, upd: 0, del: 0 };
     before = await readXactCounts(client);
     await deletes();
     await writes();
@@ -275,7 +368,8 @@ async function deleteDoomed(ctx: ApplyContext, w: Work, changes: TableChanges): 
   ctx.signal?.throwIfAborted();
   ctx.onStep?.(w.live.id, "delete");
   const match = keyMatch(w, "t", "d");
-  const res = await ctx.client.query(
+  const res = await (match ? byKeyLookups : (c: pg.Client, sql: string) => c.query(sql))(
+    ctx.client,
     match
       ? `DELETE FROM ${liveRel(w.live)} t USING ${changes.doomed} d WHERE ${match} AND ${ctx.owned(w.live.id, "t")}`
       : `DELETE FROM ${liveRel(w.live)} t WHERE ${ctx.owned(w.live.id, "t")}`,
@@ -283,6 +377,7 @@ async function deleteDoomed(ctx: ApplyContext, w: Work, changes: TableChanges): 
   // Fewer, never more: a cycle's ON DELETE CASCADE may have removed some already (the proof counts them).
   expectRows(w, "delete", res.rowCount ?? 0, changes.deletes, !match);
   w.result.deleted = changes.deletes;
+  changes.written.del = res.rowCount ?? 0;
 }
 
 async function updateChanged(ctx: ApplyContext, w: Work, changes: TableChanges): Promise<void> {
@@ -290,13 +385,16 @@ async function updateChanged(ctx: ApplyContext, w: Work, changes: TableChanges):
   const set = settable(w);
   if (!match || set.length === 0 || changes.updates === 0) return;
   ctx.signal?.throwIfAborted();
-  const res = await ctx.client.query(
-    `UPDATE ${liveRel(w.live)} t SET ${set.map((c) => `${quoteIdent(c.name)} = s.${quoteIdent(c.name)}`).join(", ")} FROM ${w.stage} s` +
-      ` WHERE ${match} AND ${ctx.owned(w.live.id, "t")} AND ${rowText("t", set)} IS DISTINCT FROM ${rowText("s", set)}`,
+  // From the diff's rows marked for update; the ownership and the difference are checked again on the live row.
+  const res = await byKeyLookups(
+    ctx.client,
+    `UPDATE ${liveRel(w.live)} t SET ${set.map((c) => `${quoteIdent(c.name)} = s.${quoteIdent(c.name)}`).join(", ")} FROM ${changes.diff!} s` +
+      ` WHERE s.${changes.op} = 'u' AND ${match} AND ${ctx.owned(w.live.id, "t")} AND NOT ${rowsIdentical("t", "s", set)}`,
   );
   // ON UPDATE CASCADE from a restored parent may have rewritten some rows already.
   expectRows(w, "update", res.rowCount ?? 0, changes.updates, changes.cascadedUpdates === 0);
   w.result.updated = res.rowCount ?? 0;
+  changes.written.upd = res.rowCount ?? 0;
 }
 
 async function insertMissing(ctx: ApplyContext, w: Work, changes: TableChanges): Promise<void> {
@@ -312,12 +410,16 @@ async function insertMissing(ctx: ApplyContext, w: Work, changes: TableChanges):
   const overriding = w.columns.some((c) => c.identity !== "") ? " OVERRIDING SYSTEM VALUE" : "";
   const missing = insertCondition(w, ctx.mode, ctx.owned);
   // The row's ownership is checked again against the live parents (inserted just before).
-  const res = await ctx.client.query(
-    `INSERT INTO ${quoteTable(w.live)} (${cols})${overriding} SELECT ${w.columns.map((c) => `s.${quoteIdent(c.name)}`).join(", ")} FROM ${w.stage} s` +
-      ` WHERE ${missing ? `${missing} AND ` : ""}${ctx.owned(w.live.id, "s")}`,
+  // A keyed table inserts the diff's rows marked for insert, a keyless one every staged row.
+  const from = changes.diff ? `${changes.diff} s WHERE s.${changes.op} = 'i' AND ` : `${w.stage} s WHERE `;
+  const res = await (changes.diff ? byKeyLookups : (c: pg.Client, sql: string) => c.query(sql))(
+    ctx.client,
+    `INSERT INTO ${quoteTable(w.live)} (${cols})${overriding} SELECT ${w.columns.map((c) => `s.${quoteIdent(c.name)}`).join(", ")} FROM ${from}` +
+      `${missing ? `${missing} AND ` : ""}${ctx.owned(w.live.id, "s")}`,
   );
   expectRows(w, "insert", res.rowCount ?? 0, changes.inserts, true);
   w.result.inserted = res.rowCount ?? 0;
+  changes.written.ins = res.rowCount ?? 0;
 }
 
 /**
@@ -332,9 +434,15 @@ export async function proveChanges(
 ): Promise<void> {
   const { client, works } = ctx;
   const after = before ? await readXactCounts(client) : undefined;
+  // Restored tables whose every row change in this transaction came from the restore's own statements.
+  const onlyOwnWrites = new Set<string>();
   if (before && after) {
     const restored = new Map(works.map((w) => [w.live.oid, w]));
     const names = new Map(ctx.allTables.map((t) => [t.oid, t.id]));
+    for (const w of works) {
+      const c = plan.get(w.live.id)!;
+      if (!after.has(w.live.oid) && c.written.ins + c.written.upd + c.written.del === 0) onlyOwnWrites.add(w.live.id);
+    }
     for (const [oid, a] of after) {
       const b = before.get(oid) ?? { ins: 0, upd: 0, del: 0 };
       const d = { ins: a.ins - b.ins, upd: a.upd - b.upd, del: a.del - b.del };
@@ -345,7 +453,7 @@ export async function proveChanges(
           "RESTORE_TOUCHED_OTHERS",
           `restoring tenant ${ctx.tenant} changed table ${names.get(oid) ?? `oid ${oid}`}, which it does not restore (${d.ins} inserted, ${d.upd} updated, ${d.del} deleted)`,
           {
-            hint: "a referential action, rule or trigger reached rows outside the tenant; nothing was changed (rolled back). Check the foreign keys into the restored tables",
+            hint: "a referential action, rule or trigger reached other rows; nothing was changed (rolled back). Check the foreign keys into the restored tables",
           },
         );
       }
@@ -366,24 +474,68 @@ export async function proveChanges(
           },
         );
       }
+      const own = c.written;
+      if (!w.live.partitioned && d.ins === own.ins && d.upd === own.upd && d.del === own.del) {
+        onlyOwnWrites.add(w.live.id);
+      }
     }
   }
   for (const w of works) {
     if (ctx.dryRun && w.sequenceDefaults.length > 0) continue;
-    await proveTenantRows(ctx, w);
+    await proveTenantRows(ctx, w, plan.get(w.live.id)!, onlyOwnWrites.has(w.live.id));
   }
 }
 
-/** The tenant's live rows of a restored table are exactly the staged rows (replace) or include them (merge). */
-async function proveTenantRows(ctx: ApplyContext, w: Work): Promise<void> {
+/**
+ * The tenant's live rows of a restored table are exactly the staged rows (replace) or include
+ * them (merge): as many live rows of the tenant as staged rows (replace), and every staged row
+ * identical to the tenant's live row of its key.
+ *
+ * When the counters show that the restore's own statements made every row change of a keyed
+ * table, the staged rows the diff found identical (neither `u` nor `i`) are untouched since: the
+ * diff was taken under the SHARE ROW EXCLUSIVE lock (no other session writes these tables), and
+ * the UPDATE, INSERT and DELETE reach only keys of the diff. Then the diff's rows are compared
+ * again (a join of the few written rows) and the tenant's live rows counted. Otherwise (a
+ * cascade or SET NULL into the table, a partitioned table, no counters) every row is compared.
+ */
+async function proveTenantRows(
+  ctx: ApplyContext,
+  w: Work,
+  changes: TableChanges,
+  onlyOwnWrites: boolean,
+): Promise<void> {
   const t = liveRel(w.live);
   const owned = ctx.owned(w.live.id, "t");
-  const staged = Number((await ctx.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${w.stage}`)).rows[0]!.n);
-  const match = keyMatch(w, "t", "s") ?? `${rowText("t", w.columns)} = ${rowText("s", w.columns)}`;
-  const r = await ctx.client.query<{ live: string; same: string }>(
-    `SELECT (SELECT count(*) FROM ${t} t WHERE ${owned}) AS live,` +
-      ` (SELECT count(*) FROM ${w.stage} s WHERE EXISTS (SELECT 1 FROM ${t} t WHERE ${match} AND ${owned} AND ${rowText("t", w.columns)} = ${rowText("s", w.columns)})) AS same`,
-  );
+  let r;
+  if (w.key && changes.diff && onlyOwnWrites) {
+    const written = `s.${changes.op} IN ('u', 'i', 'k')`;
+    const live = await ctx.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t} t WHERE ${owned}`);
+    const same = await byKeyLookups<{ n: string }>(
+      ctx.client,
+      `SELECT ${w.stagedRows}::int8 - (SELECT count(*) FROM ${changes.diff} s WHERE ${written})` +
+        ` + (SELECT count(*) FROM ${changes.diff} s JOIN ${t} t ON ${keyMatch(w, "t", "s")!}` +
+        ` WHERE ${written} AND ${owned} AND ${rowsIdentical("t", "s", w.columns)}) AS n`,
+    );
+    r = { rows: [{ live: live.rows[0]!.n, same: same.rows[0]!.n, staged: String(w.stagedRows) }] };
+  } else if (w.key) {
+    // One full join on the key, each side read once: staged rows, the tenant's live rows, and
+    // the pairs whose written columns are identical.
+    const mark = quoteIdent(`${freePrefix(w)}in`);
+    const cols = [...new Set([...w.key.columns, ...w.columns.map((c) => c.name)])].map((c) => quoteIdent(c));
+    r = await ctx.client.query<{ live: string; same: string; staged: string }>(
+      `SELECT count(s.${mark}) AS staged, count(t.${mark}) AS live,` +
+        ` count(*) FILTER (WHERE s.${mark} AND t.${mark} AND ${rowsIdentical("t", "s", w.columns)}) AS same` +
+        ` FROM (SELECT true AS ${mark}, ${cols.join(", ")} FROM ${w.stage}) s` +
+        ` FULL JOIN (SELECT true AS ${mark}, ${cols.map((c) => `t.${c}`).join(", ")} FROM ${t} t WHERE ${owned}) t ON ${keyMatch(w, "t", "s")!}`,
+    );
+  } else {
+    const same = `${rowText("t", w.columns)} = ${rowText("s", w.columns)}`;
+    r = await ctx.client.query<{ live: string; same: string; staged: string }>(
+      `SELECT (SELECT count(*) FROM ${t} t WHERE ${owned}) AS live, (SELECT count(*) FROM ${w.stage}) AS staged,` +
+        ` (SELECT count(*) FROM ${w.stage} s WHERE EXISTS (SELECT 1 FROM ${t} t WHERE ${owned} AND ${same})) AS same`,
+    );
+  }
+  const staged = Number(r.rows[0]!.staged);
   const live = Number(r.rows[0]!.live);
   const same = Number(r.rows[0]!.same);
   const ok = same === staged && (ctx.mode === "merge" || live === staged);

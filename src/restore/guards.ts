@@ -76,7 +76,8 @@ export async function checkStagedOwnership(
   for (const w of [...works].sort((a, b) => depthOf(a.live.id) - depthOf(b.live.id))) {
     const notOwned = `NOT (${ownedStaged(w.live.id, "s")})`;
     if (manifest.scope === "full") {
-      await client.query(`DELETE FROM ${w.stage} s WHERE ${notOwned}`);
+      const dropped = await client.query(`DELETE FROM ${w.stage} s WHERE ${notOwned}`);
+      w.stagedRows -= dropped.rowCount ?? 0;
       continue;
     }
     const bad = await client.query<{ n: string; row: string | null }>(

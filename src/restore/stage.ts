@@ -36,11 +36,29 @@ export async function stageTable(
   await client.query(
     `CREATE TEMP TABLE ${w.stage} ON COMMIT DROP AS SELECT ${cols || "1 AS pgsnap_dummy"} FROM ${liveFrom(w)} WITH NO DATA`,
   );
-  await loadRows(client, storage, manifest, w, tenant, w.stage, signal, w.staged, onRows);
+  w.stagedRows = await loadRows(client, storage, manifest, w, tenant, w.stage, signal, w.staged, onRows);
   if (keyMatch(w, "a", "b")) {
     await client.query(`CREATE INDEX ON ${w.stage} (${w.key!.columns.map((c) => quoteIdent(c)).join(", ")})`);
   }
-  await client.query(`ANALYZE ${w.stage}`);
+  const joined = joinedColumns(w);
+  await client.query(
+    `ANALYZE ${w.stage}${joined.length > 0 ? ` (${joined.map((c) => quoteIdent(c)).join(", ")})` : ""}`,
+  );
+}
+
+/**
+ * The staged columns that the checks and writes join or filter on: every key's columns, every
+ * foreign key's columns (ownership through a parent, the reach check) and the tenant column.
+ * ANALYZE reads only these (the row count comes with any column list): the statistics of wide
+ * payload columns (text, jsonb) steer no plan here and cost most of a full ANALYZE.
+ */
+export function joinedColumns(w: Work): string[] {
+  const staged = new Set(w.staged.map((c) => c.name));
+  const out = new Set<string>();
+  for (const k of w.live.keys) for (const c of k.columns) out.add(c);
+  for (const fk of w.live.foreignKeys) for (const c of fk.columns) out.add(c);
+  if (w.snap.owner && "column" in w.snap.owner) out.add(w.snap.owner.column);
+  return [...out].filter((c) => staged.has(c));
 }
 
 function liveFrom(w: Work): string {

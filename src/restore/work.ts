@@ -38,6 +38,8 @@ export interface Work {
   notes: string[];
   /** Column type changes since the dump: a value that does not fit is a refusal, not corruption. */
   typeDrift: string[];
+  /** Rows in the staging table (set by staging; rows of other tenants dropped from a full snapshot's are not counted). */
+  stagedRows: number;
   result: RestoreTableResult;
 }
 
@@ -55,6 +57,67 @@ export function keyMatch(w: Work, a: string, b: string): string | undefined {
 /** `ROW(a.c1, a.c2, ...)::text` over `cols`: explicit columns, so no alias can be shadowed by a column name. */
 export function rowText(alias: string, cols: readonly ColumnInfo[]): string {
   return `ROW(${cols.map((c) => `${alias}.${quoteIdent(c.name)}`).join(", ")})::pg_catalog.text`;
+}
+
+/**
+ * Base types whose `=` holds only between values with the same text (and binary) form, so a
+ * column-by-column `IS NOT DISTINCT FROM` is an identity test: integers, booleans, dates and
+ * times, uuid, bytea, and the string types compared under the "C" collation (byte equality;
+ * never a case-insensitive one). Arrays of them too (array equality also compares dimensions
+ * and lower bounds). Not here on purpose: numeric (1.0 = 1.00), float (-0 = 0), jsonb, json,
+ * interval ('1 day' = '24 hours'), bpchar, citext, ranges, composites, timetz, inet.
+ */
+const EQUAL_IS_IDENTICAL = new Set([
+  "int2",
+  "int4",
+  "int8",
+  "oid",
+  "bool",
+  "date",
+  "time",
+  "timestamp",
+  "timestamptz",
+  "uuid",
+  "bytea",
+  "money",
+  "char",
+]);
+const BYTEWISE_UNDER_C = new Set(["text", "varchar", "name"]);
+
+/**
+ * A condition true when the rows `a` and `b` hold identical values in `cols`: `IS NOT DISTINCT
+ * FROM` column by column where equality is identity (cheap: no row is built), and one
+ * `pg_catalog.record_image_eq(ROW(...), ROW(...))` over the other columns (binary identity, the
+ * comparison `REFRESH MATERIALIZED VIEW CONCURRENTLY` uses). Neither calls two different values
+ * equal (`1.0` vs `1.00`, `-0` vs `0`, jsonb `1.0` vs `1`), and neither costs text output,
+ * unlike {@link rowText}; at worst two images of one value differ, which only rewrites a row
+ * with itself. Both sides must have the same column types (staging tables are typed copies of
+ * the live columns).
+ */
+export function rowsIdentical(a: string, b: string, cols: readonly ColumnInfo[]): string {
+  const parts: string[] = [];
+  const rest: ColumnInfo[] = [];
+  for (const c of cols) {
+    const element = c.baseType.startsWith("_") ? c.baseType.slice(1) : c.baseType;
+    const col = quoteIdent(c.name);
+    if (c.baseKind === "e" || EQUAL_IS_IDENTICAL.has(element))
+      parts.push(`${a}.${col} IS NOT DISTINCT FROM ${b}.${col}`);
+    else if (BYTEWISE_UNDER_C.has(element)) {
+      parts.push(`${a}.${col} COLLATE pg_catalog."C" IS NOT DISTINCT FROM ${b}.${col} COLLATE pg_catalog."C"`);
+    } else rest.push(c);
+  }
+  if (rest.length > 0) {
+    const row = (alias: string) => `ROW(${rest.map((c) => `${alias}.${quoteIdent(c.name)}`).join(", ")})`;
+    parts.push(`pg_catalog.record_image_eq(${row(a)}, ${row(b)})`);
+  }
+  return parts.length === 0 ? "true" : `(${parts.join(" AND ")})`;
+}
+
+/** A column-name prefix no staged column of the work starts with (for columns the restore adds). */
+export function freePrefix(w: Work): string {
+  let prefix = "pgsnap_";
+  while (w.live.columns.some((c) => c.name.startsWith(prefix))) prefix += "_";
+  return prefix;
 }
 
 /** Decides the tables of the restore and checks the snapshot against the live schema and plan. */
@@ -160,6 +223,7 @@ export function planWork(
       sequenceDefaults,
       notes: [...notes, ...typeDrift.map((d) => `${d}: values are converted`)],
       typeDrift,
+      stagedRows: 0,
       result: { table: snap.table, deleted: 0, inserted: 0, updated: 0 },
     });
   });
