@@ -102,7 +102,7 @@ export class CopyOutStream extends Readable {
     if (this.#forwarding || !this.#drained || connection === null || this.#done) return;
     this.#forwarding = true;
     let chunk: Buffer | null;
-    while (this.#drained && !this.#done && (chunk = (connection.stream).read() as Buffer | null) !== null) {
+    while (this.#drained && !this.#done && (chunk = connection.stream.read() as Buffer | null) !== null) {
       this.#drained = this.#parse(chunk);
     }
     this.#forwarding = false;
