@@ -43,6 +43,16 @@ describe("finding snapshots", () => {
     ]);
   });
 
+  it("names a newer snapshot it passed over even when that one's id sorts lower (same second)", async () => {
+    // Two snapshots of one second: their ids differ only in the random suffix.
+    await put(manifest("20260101T030000Z-ffff", "2026-01-01T03:00:00.100Z", "tenant", ["7"]));
+    await put({ ...manifest("20260101T030000Z-0000", "2026-01-01T03:00:00.800Z", "tenant", ["7"]), rows: 0 });
+    let choice: LatestChoice | undefined;
+    const m = await findSnapshot(storage, "p", "latest", { tenant: "7", onChoice: (c) => (choice = c) });
+    expect(m.id).toBe("20260101T030000Z-ffff");
+    expect(choice?.reason).toContain("skipped newer 20260101T030000Z-0000 (");
+  });
+
   it("a damaged manifest is skipped by list and latest, but named by its id", async () => {
     await put(manifest("20260101T030000Z-aaaa", "2026-01-01T03:00:00.000Z", "full", null));
     await storage.putBytes("p/20260102T030000Z-bbbb/manifest.json", Buffer.from("{not json"));

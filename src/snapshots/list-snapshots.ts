@@ -101,6 +101,13 @@ export async function listSnapshots(
     .sort(newestFirst);
 }
 
+/** A snapshot `latest` read and passed over; `createdAt` when its manifest could be read. */
+interface SkippedSnapshot {
+  id: string;
+  createdAt?: string | undefined;
+  reason: string;
+}
+
 /**
  * The newest snapshot that can serve the request (unservableReason), reading manifests newest id
  * first and stopping as soon as no older id can hold newer data: a snapshot's data time
@@ -112,12 +119,12 @@ async function findLatest(
   storage: Storage,
   project: string | undefined,
   options: SnapshotFilter,
-): Promise<{ manifest: Manifest | undefined; skipped: { id: string; reason: string }[] }> {
+): Promise<{ manifest: Manifest | undefined; skipped: SkippedSnapshot[] }> {
   const keys = (await manifestKeys(storage, project, options.signal)).sort((a, b) =>
     idOf(a) < idOf(b) ? 1 : idOf(a) > idOf(b) ? -1 : 0,
   );
   let best: Manifest | undefined;
-  const skipped: { id: string; reason: string }[] = [];
+  const skipped: SkippedSnapshot[] = [];
   const passed: Manifest[] = [];
   for (const key of keys) {
     const idTime = parseSnapshotTime(idOf(key))?.getTime() ?? Number.POSITIVE_INFINITY;
@@ -133,14 +140,20 @@ async function findLatest(
     }
     const why = unservableReason(m, options);
     if (why !== undefined) {
-      skipped.push({ id: m.id, reason: why });
+      skipped.push({ id: m.id, createdAt: m.createdAt, reason: why });
       continue;
     }
     passed.push(m);
     if (best === undefined || newestFirst(m, best) < 0) best = m;
   }
   for (const m of passed) {
-    if (m !== best) skipped.push({ id: m.id, reason: `a snapshot with newer data (${best!.id}) serves the request` });
+    if (m !== best) {
+      skipped.push({
+        id: m.id,
+        createdAt: m.createdAt,
+        reason: `a snapshot with newer data (${best!.id}) serves the request`,
+      });
+    }
   }
   return { manifest: best, skipped };
 }
@@ -180,13 +193,18 @@ export async function findSnapshot(
         { hint: "run `pgsnap dump` first (a whole dump, without --tables), or check --storage and --project" },
       );
     }
-    const newer = skipped.filter((s) => s.id > m.id);
+    // Newer as `latest` orders (newestFirst): by data time, and by id only within the same instant
+    // (ids carry whole seconds and a random suffix, so two snapshots of one second are not ordered
+    // by id). A manifest that could not be read has no data time: its id decides.
+    const newer = skipped.filter((s) =>
+      s.createdAt === undefined || s.createdAt === m.createdAt ? s.id > m.id : s.createdAt > m.createdAt,
+    );
     options.onChoice?.({
       id: m.id,
       reason:
         `latest is ${m.id} (${m.scope}, data of ${m.createdAt}): the newest snapshot ${request}` +
         (newer.length > 0 ? `; skipped newer ${newer.map((s) => `${s.id} (${s.reason})`).join(", ")}` : ""),
-      skipped,
+      skipped: skipped.map(({ id, reason }) => ({ id, reason })),
     });
     return m;
   }
