@@ -505,12 +505,15 @@ describe("prune after interrupted dumps", () => {
 
   it("leaves no empty snapshot directory, and --dry-run prints exactly what the real run removes", async () => {
     const storage = await freshStorage();
+    // In the order they were taken: two dumps of one second have ids of one second, whose random
+    // suffixes do not say which is older (prune, like `latest`, goes by the data time).
+    const kept: string[] = [];
     for (let i = 0; i < 2; i++) {
       const r = await pgsnap(db.url, storage, ["dump"]);
       expect(r.code, r.stderr).toBe(0);
+      kept.push(r.json.snapshots[0].id as string);
     }
     const project = join(storage, db.name);
-    const kept = (await snapshotDirs(storage, db.name)).sort();
     // What interrupted runs leave: a temp file of a killed put, an empty directory, an object without manifest.
     await mkdir(join(project, "20260101T000000Z-0001"));
     await writeFile(join(project, "20260101T000000Z-0001", ".public.t.ndjson.zst.tmp-0123456789ab"), "half");
