@@ -3,6 +3,7 @@ import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { IntegrityError } from "../errors.js";
 import { CopyToNdjson, transcodeCopyLine, type CopyToNdjsonOptions, type JsonKind } from "./copy-to-ndjson.js";
+import { mulberry32 as random } from "../../test/helpers/random.js";
 
 const cols = (...specs: [string, JsonKind][]): CopyToNdjsonOptions["columns"] =>
   specs.map(([name, kind]) => ({ name, kind }));
@@ -157,16 +158,6 @@ function outcome(text: string, options: CopyToNdjsonOptions): string | null {
 function expected(text: string, options: CopyToNdjsonOptions): string | null {
   const out = model([...Buffer.from(text, "latin1")], options);
   return out === null ? null : Buffer.from(out).toString("latin1");
-}
-
-/** A deterministic PRNG (mulberry32), so a failure reproduces. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

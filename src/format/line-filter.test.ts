@@ -3,28 +3,7 @@ import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { ZstdLineFilter, type KeepLine } from "./line-filter.js";
 import { compressBuffer, createCompressStream } from "./zstd.js";
-
-/** Deterministic pseudo-random generator (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomChunks(data: Buffer, max: number, rand: () => number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < data.length;) {
-    const n = 1 + Math.floor(rand() * max);
-    out.push(data.subarray(i, i + n));
-    i += n;
-  }
-  return out;
-}
+import { mulberry32 as rng, randomChunks } from "../../test/helpers/random.js";
 
 async function run(stream: Transform, chunks: readonly Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];

@@ -4,6 +4,7 @@ import { setImmediate as tick } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { IntegrityError } from "../errors.js";
 import { NdjsonToCopy, transcodeLine } from "./ndjson-to-copy.js";
+import { mulberry32 as prng } from "../../test/helpers/random.js";
 
 /** Runs `input` through a fresh NdjsonToCopy in chunks of `size` bytes (all at once by default). */
 async function transcode(input: Buffer | string, columns: readonly string[], size?: number) {
@@ -399,17 +400,6 @@ describe("NdjsonToCopy", () => {
 });
 
 describe("round trip through COPY text (property)", () => {
-  /** mulberry32: a seeded PRNG, so a failure reproduces. */
-  function prng(seed: number): () => number {
-    let a = seed;
-    return () => {
-      a = (a + 0x6d2b79f5) | 0;
-      let t = Math.imul(a ^ (a >>> 15), 1 | a);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   /** A random string of Unicode scalar values (no NUL: PostgreSQL text cannot hold it). */
   function randomString(rnd: () => number): string {
     const length = Math.floor(rnd() ** 2 * 40);

@@ -7,31 +7,9 @@ import { Readable, Writable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { compressBuffer, createCompressStream, createDecompressStream, decompressBuffer } from "./zstd.js";
+import { mulberry32 as rng, randomChunks } from "../../test/helpers/random.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pgsnap-zstd-"));
-
-/** Deterministic pseudo-random generator (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Splits `data` into chunks of random sizes from 1 to `max`. */
-function randomChunks(data: Buffer, max: number, rand: () => number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < data.length;) {
-    const n = 1 + Math.floor(rand() * max);
-    out.push(data.subarray(i, i + n));
-    i += n;
-  }
-  return out;
-}
 
 /** Half incompressible, half repetitive NDJSON-like text. */
 function mixedData(size: number, rand: () => number): Buffer {
