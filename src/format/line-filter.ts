@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from "node:stream";
-import { ZstdDecoder } from "./zstd.js";
+import { EMPTY_CHUNK, ResumableTransform, ZstdDecoder } from "./zstd.js";
 
 /**
  * Keeps the NDJSON lines for which `keep(line)` is true (the line without its `\n`), counting
@@ -54,12 +54,6 @@ const NEWLINE = Buffer.from("\n");
  */
 export type KeepLine = (buf: Buffer, start: number, end: number) => boolean;
 
-/** Work left over when the consumer stalled in the middle of one input chunk. */
-interface PendingInput {
-  src: Buffer;
-  done: TransformCallback;
-}
-
 /** Free room below which the window is compacted or grown before the next decompression call. */
 const MIN_ROOM = ZstdDecoder.outSize;
 /** Size of the buffers kept lines are copied into and pushed as. */
@@ -80,7 +74,7 @@ const OUT_SLAB = 64 * 1024;
  * frame (truncated) or inside a line fails at its end; corrupt input fails when read. The caller
  * owns source and sink (use `pipeline`).
  */
-export class ZstdLineFilter extends Transform {
+export class ZstdLineFilter extends ResumableTransform {
   rows = 0;
   bytes = 0;
   readonly #decoder = new ZstdDecoder();
@@ -90,7 +84,6 @@ export class ZstdLineFilter extends Transform {
   #fill = 0;
   #slab: Buffer = Buffer.allocUnsafe(OUT_SLAB);
   #slabPos = 0;
-  #pending: PendingInput | null = null;
   /** A push() of the current chunk returned false: stop decompressing until the next _read(). */
   #consumerFull = false;
   /** Whether the current chunk pushed anything. */
@@ -101,22 +94,6 @@ export class ZstdLineFilter extends Transform {
     this.#keep = keep;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.#run(chunk, done, false);
-  }
-
-  // Transform's own _read only releases the callback of a finished chunk; when a chunk was
-  // interrupted because push() returned false, resume it first.
-  override _read(size: number): void {
-    const pending = this.#pending;
-    if (pending === null) {
-      super._read(size);
-      return;
-    }
-    this.#pending = null;
-    this.#run(pending.src, pending.done, true);
-  }
-
   override _flush(done: TransformCallback): void {
     if (this.#slabPos > 0) this.push(this.#takeSlab());
     if (this.#decoder.inFrame) done(new Error("zstd: input ended in the middle of a frame (truncated data)"));
@@ -124,12 +101,7 @@ export class ZstdLineFilter extends Transform {
     else done();
   }
 
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.#pending = null;
-    callback(err);
-  }
-
-  #run(src: Buffer, done: TransformCallback, resumed: boolean): void {
+  protected override run(src: Buffer, done: TransformCallback, resumed: boolean): void {
     let input = src;
     // A chunk starts only once the readable side is below its high-water mark (Transform holds
     // back the callback otherwise), and a resumed one only from _read().
@@ -147,7 +119,7 @@ export class ZstdLineFilter extends Transform {
         if (this.#slabPos >= OUT_SLAB / 2) this.#push(this.#takeSlab());
         if (finished) break;
         if (this.#consumerFull) {
-          this.#pending = { src: input, done };
+          this.park(input, done);
           return;
         }
       }
@@ -157,7 +129,7 @@ export class ZstdLineFilter extends Transform {
     }
     // A resumed chunk that pushed nothing must still clear Readable's `reading` flag, or the
     // Transform could wait forever for a _read() that is never issued.
-    if (resumed && !this.#pushed) this.push(EMPTY);
+    if (resumed && !this.#pushed) this.push(EMPTY_CHUNK);
     done();
   }
 
@@ -206,5 +178,3 @@ export class ZstdLineFilter extends Transform {
     this.#window = bigger;
   }
 }
-
-const EMPTY = Buffer.alloc(0);

@@ -39,7 +39,8 @@ const DECOMPRESS_OUT_SIZE = binding.dStreamOutSize();
 const JOB_SIZE = 2 * 1024 * 1024;
 /** A buffer with less free space than this is handed off and a new one started. */
 const MIN_FREE_SPACE = 4096;
-const EMPTY = Buffer.alloc(0);
+/** A zero-length chunk: an empty frame's input, and what a resumed run that produced nothing pushes (ResumableTransform). */
+export const EMPTY_CHUNK = Buffer.alloc(0);
 
 export interface ZstdEncoderOptions {
   /**
@@ -108,7 +109,7 @@ export class ZstdFrameEncoder {
    * Compresses `src` (may be empty) and ends the current frame. With nothing written since the
    * last end this emits an empty (but valid) frame.
    */
-  endFrame(src: Uint8Array = EMPTY, onOutput?: (bytes: Buffer) => void): void {
+  endFrame(src: Uint8Array = EMPTY_CHUNK, onOutput?: (bytes: Buffer) => void): void {
     this.#run(src, binding.EndDirective.end, onOutput);
   }
 
@@ -226,26 +227,29 @@ export class ZstdDecoder {
   }
 }
 
-/** Work left over when the consumer stalled in the middle of one input chunk. */
-interface PendingInput {
-  src: Buffer;
-  done: TransformCallback;
-}
+/**
+ * A Transform whose work on one chunk can stop midway because push() reported the consumer full:
+ * `park` keeps the rest of the chunk and its callback, and `_read` resumes it before anything
+ * else (Transform's own `_read` only releases the callback of a finished chunk), so memory stays
+ * bounded whatever one chunk expands to. Subclasses implement `run`; a resumed run that pushes
+ * nothing must still `push(EMPTY_CHUNK)`, or Readable's `reading` flag is never cleared and the
+ * stream waits forever for a `_read` that is never issued.
+ */
+export abstract class ResumableTransform extends Transform {
+  #pending: { src: Buffer; done: TransformCallback } | null = null;
 
-class ZstdDecompressTransform extends Transform {
-  readonly #dctx = new binding.DCtx();
-  #out: Buffer = Buffer.allocUnsafe(DECOMPRESS_OUT_SIZE);
-  #pos = 0;
-  /** True while the last native call left a frame unfinished (a truncated input is an error). */
-  #inFrame = false;
-  #pending: PendingInput | null = null;
+  /** Works on `src` (the chunk, or the parked rest of it when `resumed`); calls `done` or `park`. */
+  protected abstract run(src: Buffer, done: TransformCallback, resumed: boolean): void;
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.#run(chunk, done, false);
+  /** Stops the current chunk here: `run(src, done, true)` goes on when the consumer reads. */
+  protected park(src: Buffer, done: TransformCallback): void {
+    this.#pending = { src, done };
   }
 
-  // Transform's own _read only releases the callback of a finished chunk; when a chunk was
-  // interrupted because push() returned false, resume it first.
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.run(chunk, done, false);
+  }
+
   override _read(size: number): void {
     const pending = this.#pending;
     if (pending === null) {
@@ -253,20 +257,26 @@ class ZstdDecompressTransform extends Transform {
       return;
     }
     this.#pending = null;
-    this.#run(pending.src, pending.done, true);
-  }
-
-  override _flush(done: TransformCallback): void {
-    if (this.#inFrame) {
-      done(new Error("zstd: input ended in the middle of a frame (truncated data)"));
-      return;
-    }
-    done();
+    this.run(pending.src, pending.done, true);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.#pending = null;
     callback(err);
+  }
+}
+
+class ZstdDecompressTransform extends ResumableTransform {
+  readonly #decoder = new ZstdDecoder();
+  #out: Buffer = Buffer.allocUnsafe(DECOMPRESS_OUT_SIZE);
+  #pos = 0;
+
+  override _flush(done: TransformCallback): void {
+    if (this.#decoder.inFrame) {
+      done(new Error("zstd: input ended in the middle of a frame (truncated data)"));
+      return;
+    }
+    done();
   }
 
   /**
@@ -274,25 +284,22 @@ class ZstdDecompressTransform extends Transform {
    * consumer is full, parks the rest of the chunk (and its callback) until _read() is called, so
    * memory stays bounded whatever the compression ratio.
    */
-  #run(src: Buffer, done: TransformCallback, resumed: boolean): void {
+  protected override run(src: Buffer, done: TransformCallback, resumed: boolean): void {
     let input = src;
     let pushed = false;
     try {
       for (;;) {
         const space = this.#out.length - this.#pos;
-        const [ret, produced, consumed] = this.#dctx.decompressStream(this.#out.subarray(this.#pos), input);
+        const { produced, consumed } = this.#decoder.decompress(this.#out.subarray(this.#pos), input);
         this.#pos += produced;
         input = input.subarray(consumed);
-        // Only a call that did something reports on the frame: with no input at a frame boundary
-        // zstd returns the size of the next frame header (non-zero) although no frame is open.
-        if (produced > 0 || consumed > 0) this.#inFrame = ret !== 0;
         const full = produced === space;
         if (full) {
           const more = this.push(this.#takeOutput());
           pushed = true;
           if (!more) {
             // Even with no input left, a full output buffer may mean zstd holds more output.
-            this.#pending = { src: input, done };
+            this.park(input, done);
             return;
           }
           continue;
@@ -310,7 +317,7 @@ class ZstdDecompressTransform extends Transform {
     }
     // A resumed chunk that pushed nothing must still clear Readable's `reading` flag, or the
     // Transform could wait forever for a _read() that is never issued.
-    if (resumed && !pushed) this.push(EMPTY);
+    if (resumed && !pushed) this.push(EMPTY_CHUNK);
     done();
   }
 
@@ -357,13 +364,12 @@ export function compressBuffer(data: Uint8Array, level: number, options: ZstdEnc
  * truncated data. For small in-memory payloads; stream anything that can be large.
  */
 export function decompressBuffer(data: Uint8Array): Buffer {
-  const dctx = new binding.DCtx();
+  const decoder = new ZstdDecoder();
   const parts: Buffer[] = [];
   const size = Math.max(DECOMPRESS_OUT_SIZE, Math.min(data.length * 4, 1 << 26));
   let out = Buffer.allocUnsafe(size);
   let pos = 0;
   let input = data;
-  let inFrame = false;
   for (;;) {
     if (out.length - pos < MIN_FREE_SPACE) {
       parts.push(out.subarray(0, pos));
@@ -371,13 +377,12 @@ export function decompressBuffer(data: Uint8Array): Buffer {
       pos = 0;
     }
     const space = out.length - pos;
-    const [ret, produced, consumed] = dctx.decompressStream(out.subarray(pos), input);
+    const { produced, consumed } = decoder.decompress(out.subarray(pos), input);
     pos += produced;
     input = input.subarray(consumed);
-    if (produced > 0 || consumed > 0) inFrame = ret !== 0;
     if (input.length === 0 && produced < space) break;
   }
-  if (inFrame) throw new Error("zstd: input ended in the middle of a frame (truncated data)");
+  if (decoder.inFrame) throw new Error("zstd: input ended in the middle of a frame (truncated data)");
   parts.push(out.subarray(0, pos));
   return parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts);
 }
