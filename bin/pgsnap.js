@@ -3,4 +3,4 @@
 // allocation rate; what pgsnap allocates per chunk dies young, so a small one costs ~25 MiB less
 // peak RSS in a 1M-row dump for no measurable time (README, "Performance"). Run as `node bin/pgsnap.js`, the
 // flag is not applied.
-import "../dist/cli/main.js";
+import "../dist/cli-bundle/pgsnap.js";
