@@ -61,9 +61,10 @@ describe("start-up: each command loads what it uses", () => {
   });
 
   it("list on a local directory loads neither pg nor the S3 client", async () => {
-    const { r, packages } = await loaded(["list", "--storage", join(tmpRoot, "empty"), "--project", "p"]);
+    const { r, packages, internal } = await loaded(["list", "--storage", join(tmpRoot, "empty"), "--project", "p"]);
     expect(r.code, r.stderr).toBe(0);
     expect(packages.filter((p) => [...optional, ...database].includes(p))).toEqual([]);
+    expect(internal.filter((m) => /^NativeModule (http|https|tls|_http_client)$/.test(m))).toEqual([]);
   });
 
   describe("dump --tenant", () => {
@@ -96,6 +97,9 @@ describe("start-up: each command loads what it uses", () => {
       expect(packages.filter((p) => optional.includes(p))).toEqual([]);
       // pg's Cloudflare probe would construct a fetch Response (src/db/load-pg.ts).
       expect(internal.filter((m) => m.includes("undici"))).toEqual([]);
+      // The S3 backend (and with it Node's HTTP stack) is imported on first use only
+      // (src/storage/lazy-storage.ts): a dump to a local directory never loads it.
+      expect(internal.filter((m) => /^NativeModule (http|https|tls|_http_client)$/.test(m))).toEqual([]);
     });
 
     it("with a config file checks it (zod), and still loads no mail, log or S3 package", async () => {
