@@ -5,4 +5,5 @@
 // --expose-gc: src/format/gc-pacer.ts runs a young-generation collection per 4 MiB streamed, which
 // frees the dead socket and file read buffers V8 would otherwise let pile up (~20 MiB less peak
 // RSS in a 1M-row dump). Run as `node bin/pgsnap.js`, neither flag is applied.
-import "../dist/cli/main.js";
+// dist/cli-bundle/ is the CLI bundled by `npm run build` (scripts/bundle-cli.ts; issue 14).
+import "../dist/cli-bundle/pgsnap.js";

@@ -11,6 +11,7 @@ import type pg from "pg";
 import { UsageError } from "../errors.js";
 import type { ColumnInfo } from "./catalog.js";
 import type { TenantPlan } from "./plan.js";
+import { quoteLiteral } from "./quote.js";
 
 /** The tenant column that decides the tenant's type: that of the first direct table by id. */
 export function tenantKeyColumn(plan: TenantPlan): ColumnInfo | undefined {
@@ -48,25 +49,35 @@ export async function canonicalTenant(client: pg.Client, plan: TenantPlan, tenan
   const key = tenantKeyColumn(plan);
   let canonical = tenant;
   for (const [type, column] of types) {
+    // No SQL literal holds a NUL (and no bind parameter either: Postgres refuses it as 22021).
+    if (tenant.includes("\u0000")) throw invalidTenant(tenant, type, plan, "it contains a NUL character", undefined);
     try {
-      await client.query("SAVEPOINT pgsnap_tenant_value");
-      const r = await client.query<{ v: string }>(`SELECT ${canonicalKeySql(`$1::${type}`, column)} AS v`, [tenant]);
-      await client.query("RELEASE SAVEPOINT pgsnap_tenant_value");
+      // One round trip per type (issue 14, the fixed cost): a literal rather than a bind
+      // parameter, which would need the extended protocol and one statement per message. Both
+      // go through the type's input function. When the cast fails, nothing after it runs.
+      const [, r] = (await client.query(
+        [
+          "SAVEPOINT pgsnap_tenant_value",
+          `SELECT ${canonicalKeySql(`${quoteLiteral(tenant)}::${type}`, column)} AS v`,
+          "RELEASE SAVEPOINT pgsnap_tenant_value",
+        ].join("; "),
+      )) as unknown as pg.QueryResult<{ v: string }>[];
       // By type: `types` keeps one column per type, not necessarily the key column itself.
-      if (type === key?.type) canonical = r.rows[0]!.v;
+      if (type === key?.type) canonical = r!.rows[0]!.v;
     } catch (err) {
       const code = (err as { code?: string }).code ?? "";
       if (!code.startsWith("22")) throw err;
       await client.query("ROLLBACK TO SAVEPOINT pgsnap_tenant_value");
-      throw new UsageError(
-        "TENANT_INVALID",
-        `tenant ${JSON.stringify(tenant)} is not a valid ${type} (tenant column ${plan.tenantColumn}): ${(err as Error).message}`,
-        {
-          hint: "give the tenant id exactly as the tenant column stores it (see `pgsnap tenants`)",
-          cause: err,
-        },
-      );
+      throw invalidTenant(tenant, type, plan, (err as Error).message, err);
     }
   }
   return canonical;
+}
+
+function invalidTenant(tenant: string, type: string, plan: TenantPlan, why: string, cause: unknown): UsageError {
+  return new UsageError(
+    "TENANT_INVALID",
+    `tenant ${JSON.stringify(tenant)} is not a valid ${type} (tenant column ${plan.tenantColumn}): ${why}`,
+    { hint: "give the tenant id exactly as the tenant column stores it (see `pgsnap tenants`)", cause },
+  );
 }

@@ -3,13 +3,17 @@
  * directory path (relative or absolute) or a `file://` URL gives FsStorage, `s3://bucket[/prefix]`
  * gives S3Storage. A new backend is one folder, one line in `backends` and one call of the
  * conformance suite (test/storage/conformance.ts).
+ *
+ * The S3 backend's settings are checked here, synchronously; its code is imported on the first
+ * call (LazyStorage), so commands on a local directory never load it (issue 14).
  */
 import { fileURLToPath } from "node:url";
 
 import { UsageError, redactSecrets } from "../errors.js";
 import { FsStorage } from "./fs/fs-storage.js";
-import { S3Storage } from "./s3/s3-storage.js";
+import { LazyStorage } from "./lazy-storage.js";
 import type { S3StorageOptions } from "./s3/settings.js";
+import { normalizePrefix, resolveS3Settings } from "./s3/settings.js";
 import type { S3Settings, Storage } from "./storage.js";
 
 const S3_ENV_HINT =
@@ -83,5 +87,13 @@ function openS3(url: string, s3: S3Settings | undefined, s3Options: S3StorageOpt
       hint: S3_ENV_HINT,
     });
   }
-  return new S3Storage(bucket, prefix, s3, s3Options);
+  // Every UsageError of the S3Storage constructor, now rather than at the first call.
+  resolveS3Settings(bucket, s3, s3Options);
+  const normalized = normalizePrefix(prefix);
+  // As S3Storage describes itself (s3/errors.ts, S3Errors.describe).
+  const location = normalized === "" ? `s3://${bucket}` : `s3://${bucket}/${normalized.slice(0, -1)}`;
+  return new LazyStorage(location, async () => {
+    const { S3Storage } = await import("./s3/s3-storage.js");
+    return new S3Storage(bucket, prefix, s3, s3Options);
+  });
 }
