@@ -77,7 +77,7 @@ const OUT_SLAB = 64 * 1024;
 export class ZstdLineFilter extends ResumableTransform {
   rows = 0;
   bytes = 0;
-  readonly #decoder = new ZstdDecoder();
+  readonly #decoder: ZstdDecoder;
   readonly #keep: KeepLine;
   /** Decompressed bytes: [0, #fill) holds the start of the line in progress, then new output. */
   #window: Buffer = Buffer.allocUnsafe(4 * MIN_ROOM);
@@ -89,9 +89,14 @@ export class ZstdLineFilter extends ResumableTransform {
   /** Whether the current chunk pushed anything. */
   #pushed = false;
 
-  constructor(keep: KeepLine) {
+  /**
+   * `verifyChecksum: false` skips zstd's per-frame XXH64 (see ZstdDecoder): only for a caller
+   * that checks the compressed bytes' sha256 itself, and throws away the output if it differs.
+   */
+  constructor(keep: KeepLine, options: { verifyChecksum?: boolean | undefined } = {}) {
     super();
     this.#keep = keep;
+    this.#decoder = new ZstdDecoder(options);
   }
 
   override _flush(done: TransformCallback): void {
