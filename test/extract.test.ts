@@ -150,3 +150,30 @@ describe("extract from a damaged full snapshot", () => {
     expect(left.filter((f) => f.endsWith("public.acc.ndjson.zst") || f.endsWith("manifest.json"))).toEqual([]);
   });
 });
+
+describe("extract from a damaged tenants snapshot", () => {
+  it("a frame that differs from its sha256 fails with CHECKSUM_MISMATCH and leaves no object", async () => {
+    const storage = join(dir, `s${seq++}`);
+    const all = await run(storage, ["dump", "--all-tenants"]);
+    ok(all);
+    const snap = all.json.snapshots[0];
+    const m = JSON.parse(readFileSync(join(storage, snap.project, snap.id, "manifest.json"), "utf8")) as {
+      tables: { table: string; object: string; frames?: { tenant: string | null; offset: number; length: number }[] }[];
+    };
+    const acc = m.tables.find((t) => t.table === "public.acc")!;
+    const frame = acc.frames!.find((f) => f.tenant === "2")!;
+    const object = join(storage, snap.project, snap.id, acc.object);
+    const bytes = readFileSync(object);
+    // The frame's last byte (its checksum): zstd could still read it, only the sha256 tells.
+    bytes[frame.offset + frame.length - 1]! ^= 0xff;
+    writeFileSync(object, bytes);
+    const to = join(storage, "x");
+    const x = await run(storage, ["extract", snap.id, "--tenant", "2", "--to", to]);
+    expect(x.code, x.stderr).toBe(12);
+    expect(x.json.error.code).toBe("CHECKSUM_MISMATCH");
+    const left = existsSync(join(to, snap.project))
+      ? readdirSync(join(to, snap.project), { recursive: true, encoding: "utf8" })
+      : [];
+    expect(left.filter((f) => f.endsWith(".ndjson.zst") || f.endsWith("manifest.json"))).toEqual([]);
+  });
+});

@@ -83,21 +83,27 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
   if (source.scope === "tenants") {
     for (const t of tenantTables) {
       const frame = t.frames?.find((f) => f.tenant === tenant);
-      const digest = new DigestStream();
       if (frame) {
+        const digest = new VerifiedDigest(
+          frame.sha256,
+          (actual) =>
+            new IntegrityError(
+              "CHECKSUM_MISMATCH",
+              `snapshot ${source.id}: frame of tenant ${tenant} in ${t.object} has sha256 ${actual}, the manifest says ${frame.sha256}`,
+              {
+                hint: "the snapshot is damaged; run `pgsnap verify`",
+              },
+            ),
+        );
         const body = await get(t, { offset: frame.offset, length: frame.length });
-        const [, put] = await Promise.all([
-          pipeline(body, digest, { signal: options.signal }),
-          to.put(dstPrefix + t.object, digest, { signal: options.signal }),
-        ]);
-        if (digest.sha256 !== frame.sha256) {
-          throw new IntegrityError(
-            "CHECKSUM_MISMATCH",
-            `snapshot ${source.id}: frame of tenant ${tenant} in ${t.object} has sha256 ${digest.sha256}, the manifest says ${frame.sha256}`,
-            {
-              hint: "the snapshot is damaged; run `pgsnap verify`",
-            },
-          );
+        let put: { size: number };
+        try {
+          [, put] = await Promise.all([
+            pipeline(body, digest, { signal: options.signal }),
+            to.put(dstPrefix + t.object, digest, { signal: options.signal }),
+          ]);
+        } catch (err) {
+          throw digest.mismatch ?? err;
         }
         tables.push(tenantEntry(t, tenant, frame.rows, frame.bytes, put.size, frame.sha256));
       } else {
