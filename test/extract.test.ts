@@ -5,14 +5,14 @@
  * string values and inside jsonb, escaped quotes and backslashes, NULL keys, the tenant column
  * after long values, and a child table that reaches the tenant only through a foreign key.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runPgsnap, type CliResult } from "./helpers/cli.js";
 import { createDatabase, withClient, type TestDatabase } from "./helpers/postgres.js";
-import { decompressBuffer } from "../src/format/zstd.js";
+import { compressBuffer, decompressBuffer } from "../src/format/zstd.js";
 
 const serverUrl = inject("pgUrl");
 let dir: string;
@@ -110,5 +110,70 @@ describe("extract from a full snapshot", () => {
     );
     // acc ids 1, 2, 3, 10; doc rows with g % 3 = 1; items of acc 1, 2, 3, 10.
     expect(rows).toEqual({ "public.acc": 4, "public.doc": 10, "public.item": 16 });
+  });
+});
+
+describe("extract from a damaged full snapshot", () => {
+  // Extract skips zstd's own XXH64 per frame and relies on the manifest's sha256 of each object:
+  // a valid zstd stream with other rows, or a frame whose XXH64 alone is wrong, must still fail,
+  // before the new snapshot's object is complete.
+  it.each([
+    [
+      "another valid zstd stream of edited rows",
+      (obj: Buffer) => compressBuffer(Buffer.from(decompressBuffer(obj).toString("utf8").replace("plain", "plaiN")), 3),
+    ],
+    [
+      "a frame whose checksum alone is wrong",
+      (obj: Buffer) =>
+        Buffer.concat([
+          obj.subarray(0, obj.length - 4),
+          Buffer.from(obj.subarray(obj.length - 4).map((b) => b ^ 0xff)),
+        ]),
+    ],
+  ])("fails with CHECKSUM_MISMATCH and leaves no object: %s", async (_what, damage) => {
+    const storage = join(dir, `s${seq++}`);
+    const full = await run(storage, ["dump"]);
+    ok(full);
+    const snap = full.json.snapshots[0];
+    const m = JSON.parse(readFileSync(join(storage, snap.project, snap.id, "manifest.json"), "utf8")) as {
+      tables: { table: string; object: string }[];
+    };
+    const object = join(storage, snap.project, snap.id, m.tables.find((t) => t.table === "public.acc")!.object);
+    writeFileSync(object, damage(readFileSync(object)));
+    const to = join(storage, "x");
+    const x = await run(storage, ["extract", snap.id, "--tenant", "1", "--to", to]);
+    expect(x.code, x.stderr).toBe(12);
+    expect(x.json.error.code).toBe("CHECKSUM_MISMATCH");
+    const left = existsSync(join(to, snap.project))
+      ? readdirSync(join(to, snap.project), { recursive: true, encoding: "utf8" })
+      : [];
+    expect(left.filter((f) => f.endsWith("public.acc.ndjson.zst") || f.endsWith("manifest.json"))).toEqual([]);
+  });
+});
+
+describe("extract from a damaged tenants snapshot", () => {
+  it("a frame that differs from its sha256 fails with CHECKSUM_MISMATCH and leaves no object", async () => {
+    const storage = join(dir, `s${seq++}`);
+    const all = await run(storage, ["dump", "--all-tenants"]);
+    ok(all);
+    const snap = all.json.snapshots[0];
+    const m = JSON.parse(readFileSync(join(storage, snap.project, snap.id, "manifest.json"), "utf8")) as {
+      tables: { table: string; object: string; frames?: { tenant: string | null; offset: number; length: number }[] }[];
+    };
+    const acc = m.tables.find((t) => t.table === "public.acc")!;
+    const frame = acc.frames!.find((f) => f.tenant === "2")!;
+    const object = join(storage, snap.project, snap.id, acc.object);
+    const bytes = readFileSync(object);
+    // The frame's last byte (its checksum): zstd could still read it, only the sha256 tells.
+    bytes[frame.offset + frame.length - 1]! ^= 0xff;
+    writeFileSync(object, bytes);
+    const to = join(storage, "x");
+    const x = await run(storage, ["extract", snap.id, "--tenant", "2", "--to", to]);
+    expect(x.code, x.stderr).toBe(12);
+    expect(x.json.error.code).toBe("CHECKSUM_MISMATCH");
+    const left = existsSync(join(to, snap.project))
+      ? readdirSync(join(to, snap.project), { recursive: true, encoding: "utf8" })
+      : [];
+    expect(left.filter((f) => f.endsWith(".ndjson.zst") || f.endsWith("manifest.json"))).toEqual([]);
   });
 });

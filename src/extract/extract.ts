@@ -3,7 +3,7 @@
  * complete zstd file) or a `full` snapshot (filtering rows with the plan recorded in the
  * manifest), into a new `tenant` snapshot. No database is touched. Data first, manifest last.
  */
-import { Readable } from "node:stream";
+import { Readable, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { IntegrityError, PgsnapError, UsageError } from "../errors.js";
 import { DigestStream, sha256Hex } from "../format/digest.js";
@@ -83,21 +83,27 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
   if (source.scope === "tenants") {
     for (const t of tenantTables) {
       const frame = t.frames?.find((f) => f.tenant === tenant);
-      const digest = new DigestStream();
       if (frame) {
+        const digest = new VerifiedDigest(
+          frame.sha256,
+          (actual) =>
+            new IntegrityError(
+              "CHECKSUM_MISMATCH",
+              `snapshot ${source.id}: frame of tenant ${tenant} in ${t.object} has sha256 ${actual}, the manifest says ${frame.sha256}`,
+              {
+                hint: "the snapshot is damaged; run `pgsnap verify`",
+              },
+            ),
+        );
         const body = await get(t, { offset: frame.offset, length: frame.length });
-        const [, put] = await Promise.all([
-          pipeline(body, digest, { signal: options.signal }),
-          to.put(dstPrefix + t.object, digest, { signal: options.signal }),
-        ]);
-        if (digest.sha256 !== frame.sha256) {
-          throw new IntegrityError(
-            "CHECKSUM_MISMATCH",
-            `snapshot ${source.id}: frame of tenant ${tenant} in ${t.object} has sha256 ${digest.sha256}, the manifest says ${frame.sha256}`,
-            {
-              hint: "the snapshot is damaged; run `pgsnap verify`",
-            },
-          );
+        let put: { size: number };
+        try {
+          [, put] = await Promise.all([
+            pipeline(body, digest, { signal: options.signal }),
+            to.put(dstPrefix + t.object, digest, { signal: options.signal }),
+          ]);
+        } catch (err) {
+          throw digest.mismatch ?? err;
         }
         tables.push(tenantEntry(t, tenant, frame.rows, frame.bytes, put.size, frame.sha256));
       } else {
@@ -170,6 +176,8 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
         };
       }
       const collectors = collect.map((c) => ({ scanner: new RowScanner(c.cols), set: c.set }));
+      // zstd's own XXH64 per frame is skipped: the object's sha256 is checked (VerifiedDigest),
+      // and a mismatch fails the pipeline before the new object is complete.
       const filter = new ZstdLineFilter(
         collectors.length === 0
           ? keep
@@ -179,24 +187,31 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
               for (const c of collectors) c.set.add(c.scanner.values(line).join("\u0000"));
               return true;
             },
+        { verifyChecksum: false },
       );
-      const srcDigest = new DigestStream();
+      const srcDigest = new VerifiedDigest(
+        t.sha256,
+        (actual) =>
+          new IntegrityError(
+            "CHECKSUM_MISMATCH",
+            `snapshot ${source.id}: object ${t.object} has sha256 ${actual}, the manifest says ${t.sha256}`,
+            {
+              hint: "the snapshot is damaged; run `pgsnap verify`",
+            },
+          ),
+      );
       const dstDigest = new DigestStream();
       const body = await get(t);
-      const [, put] = await Promise.all([
-        pipeline(body, srcDigest, filter, createCompressStream(options.compressionLevel ?? 3), dstDigest, {
-          signal: options.signal,
-        }),
-        to.put(dstPrefix + t.object, dstDigest, { signal: options.signal }),
-      ]);
-      if (srcDigest.sha256 !== t.sha256) {
-        throw new IntegrityError(
-          "CHECKSUM_MISMATCH",
-          `snapshot ${source.id}: object ${t.object} has sha256 ${srcDigest.sha256}, the manifest says ${t.sha256}`,
-          {
-            hint: "the snapshot is damaged; run `pgsnap verify`",
-          },
-        );
+      let put: { size: number };
+      try {
+        [, put] = await Promise.all([
+          pipeline(body, srcDigest, filter, createCompressStream(options.compressionLevel ?? 3), dstDigest, {
+            signal: options.signal,
+          }),
+          to.put(dstPrefix + t.object, dstDigest, { signal: options.signal }),
+        ]);
+      } catch (err) {
+        throw srcDigest.mismatch ?? err;
       }
       tables.push(tenantEntry(t, tenant, filter.rows, filter.bytes, put.size, dstDigest.sha256));
     }
@@ -234,6 +249,29 @@ export async function extract(options: ExtractOptions): Promise<SnapshotResult> 
     signal: options.signal,
   });
   return snapshotResult(manifest, to);
+}
+
+/**
+ * A DigestStream that fails at the end of its input when the bytes' sha256 is not `expected`, so
+ * a pipeline through it never completes its output from damaged input (the error is also kept in
+ * `mismatch`, whichever stage of the pipeline reports first).
+ */
+class VerifiedDigest extends DigestStream {
+  mismatch: Error | undefined;
+
+  constructor(
+    private readonly expected: string,
+    private readonly error: (actual: string) => Error,
+  ) {
+    super();
+  }
+
+  override _flush(done: TransformCallback): void {
+    super._flush((err) => {
+      if (!err && this.sha256 !== this.expected) this.mismatch = this.error(this.sha256);
+      done(err ?? this.mismatch);
+    });
+  }
 }
 
 function tenantEntry(

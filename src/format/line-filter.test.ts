@@ -80,6 +80,22 @@ describe("ZstdLineFilter", () => {
     await expect(run(new ZstdLineFilter(() => true), [Buffer.from("not zstd at all")])).rejects.toThrow();
   });
 
+  it("checks each frame's XXH64 unless told the caller checks a digest itself", async () => {
+    const text = Buffer.from('{"a":1}\n'.repeat(1000));
+    const good = compressBuffer(text, 3);
+    const badSum = Buffer.concat([
+      good.subarray(0, good.length - 4),
+      Buffer.from(good.subarray(good.length - 4).map((b) => b ^ 1)),
+    ]);
+    await expect(run(new ZstdLineFilter(() => true), [badSum])).rejects.toThrow(/checksum/i);
+    const unchecked = new ZstdLineFilter(() => true, { verifyChecksum: false });
+    expect((await run(unchecked, [badSum])).equals(text)).toBe(true);
+    // The structure is still checked.
+    await expect(
+      run(new ZstdLineFilter(() => true, { verifyChecksum: false }), [Buffer.from("not zstd at all")]),
+    ).rejects.toThrow();
+  });
+
   it("an error thrown by `keep` fails the stream", async () => {
     const input = compressBuffer(Buffer.from('{"a":1}\n'), 3);
     const filter = new ZstdLineFilter(() => {

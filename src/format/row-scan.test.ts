@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { RowScanner, TenantMatcher, rawEqualsTenant, scanValues } from "./row-scan.js";
 import { canonicalTenantText } from "./tenant-id.js";
+import { mulberry32 } from "../../test/helpers/random.js";
 
 const row = (s: string) => Buffer.from(s, "utf8");
 
@@ -133,6 +134,79 @@ describe("RowScanner.locate", () => {
     expect(locateIn(scanner, '{"x":{"user_id":99},"user_id":1}')).toBeNull();
     expect(locateIn(scanner, `{"x":{"user_id":1},"long":"${"z".repeat(300)}","user_id":8}`)).toBeNull();
     expect(locateIn(scanner, '{"id":6}')).toBeNull();
+  });
+});
+
+describe("RowScanner.locate on random rows", () => {
+  // Rows built from pieces that trip byte searches: the key inside strings and nested objects,
+  // escaped quotes and backslashes, braces, keys that share the key's first bytes, whitespace,
+  // values past the JavaScript search, odd values. Wherever locate vouches, it must give
+  // scanValues' answer; on pgsnap's flat rows it must vouch.
+  const keys = ['"user_id"', '"id"', '"user"', '"user_idx"', '"u"', '""', '"name"'];
+  const values = [
+    "1",
+    "-0",
+    "1.50",
+    "null",
+    "true",
+    '"1"',
+    String.raw`"a\\"`,
+    String.raw`"\\\"{"`,
+    String.raw`",\"user_id\":1,"`,
+    String.raw`"{\"user_id\": 2}"`,
+    '"{"',
+    '"}"',
+    '{"user_id":3}',
+    '{"a":{"user_id":4},"b":"}"}',
+    '[1,{"user_id":5}]',
+    '{"q":1,"user_id":9,"id":8}',
+    '[1,{"x":0,"user_id":5}]',
+    // not JSON, but scanValues reads it as an empty value
+    "",
+    '["{","}"]',
+    '"ação 🎉"',
+  ];
+  it("gives scanValues' value wherever it vouches, for every key", () => {
+    const rand = mulberry32(14);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const scanner = new RowScanner(keys);
+    let vouched = 0;
+    let flatVouched = 0;
+    for (let r = 0; r < 20_000; r++) {
+      // Distinct keys in random order, as a row's columns are.
+      const rowKeys = [...keys].sort(() => rand() - 0.5).slice(0, 1 + Math.floor(rand() * keys.length));
+      // Flat: what pgsnap writes (no nested object, no whitespace between tokens).
+      const flat = rand() < 0.5;
+      const parts = rowKeys.map((key) => {
+        let v = pick(values);
+        if (rand() < 0.05) v = `"${"z".repeat(70 + Math.floor(rand() * 40))}"`;
+        if (flat && (v.startsWith("{") || v.startsWith("["))) v = "2";
+        const ws = !flat && rand() < 0.05 ? " " : "";
+        return `${key}${ws}:${ws}${v}`;
+      });
+      const text = `{${parts.join(",")}}`;
+      const line = row(text);
+      const want = scanValues(line, keys);
+      // The line inside a window, between other lines.
+      const before = Buffer.from('{"user_id":777,"id":0}\n');
+      const buf = Buffer.concat([before, line, Buffer.from('\n{"user_id":888}\n')]);
+      for (let k = 0; k < keys.length; k++) {
+        const at = scanner.locate(buf, before.length, before.length + line.length, k);
+        if (at < 0) {
+          if (flat && want[k] !== undefined) throw new Error(`locate stepped aside on a flat row: ${text}, ${keys[k]}`);
+          continue;
+        }
+        vouched++;
+        if (flat) flatVouched++;
+        expect({ text, key: keys[k], got: buf.toString("utf8", at, scanner.valueEnd) }).toEqual({
+          text,
+          key: keys[k],
+          got: want[k],
+        });
+      }
+    }
+    expect(flatVouched).toBeGreaterThan(10_000);
+    expect(vouched).toBeGreaterThan(flatVouched);
   });
 });
 
