@@ -11,9 +11,7 @@ import { isConnectionFailure } from "../db/connect.js";
 import { quoteIdent } from "../db/quote.js";
 import { DigestStream } from "../format/digest.js";
 import { frameOf, type Manifest } from "../format/manifest.js";
-import { NdjsonToCopy } from "../format/ndjson-to-copy.js";
-import { createDecompressStream } from "../format/zstd.js";
-import { countLines } from "../format/line-counter.js";
+import { ZstdNdjsonToCopy } from "../format/zstd-ndjson-to-copy.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
 import { keyMatch, type Work } from "./work.js";
@@ -110,12 +108,11 @@ export async function loadRows(
   }
   const digest = new DigestStream();
   // The snapshot's rows carry every snapshot column; only the staged ones are copied.
-  const transcoder = new NdjsonToCopy({ columns: columns.map((c) => c.name) });
+  const transcoder = new ZstdNdjsonToCopy({ columns: columns.map((c) => c.name) });
   const sink = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN`));
   try {
-    const counted = rowCounter(expect.rows, onRows);
-    await pipeline(source, digest, createDecompressStream(), counted, transcoder, sink, { signal });
-    onRows?.(sink.rowCount, counted.bytes, expect.rows, true);
+    await pipeline(source, digest, transcoder, progress(transcoder, expect.rows, onRows), sink, { signal });
+    onRows?.(sink.rowCount, transcoder.bytes, expect.rows, true);
   } catch (err) {
     throw classifyLoadError(err, manifest, w);
   }
@@ -139,24 +136,19 @@ export async function loadRows(
 /** Hears a table's rows and bytes as they stream: (rows, bytes, expected rows, finished). */
 export type RowsProgress = (rows: number, bytes: number, totalRows: number, finished: boolean) => void;
 
-/** A pass-through that counts NDJSON rows and reports them at most every 250 ms. */
-function rowCounter(totalRows: number, onRows: RowsProgress | undefined): Transform & { bytes: number } {
-  let rows = 0;
+/** A pass-through that reports the transcoder's rows and bytes at most every 250 ms. */
+function progress(transcoder: ZstdNdjsonToCopy, totalRows: number, onRows: RowsProgress | undefined): Transform {
   let last = 0;
-  const t = new Transform({
+  return new Transform({
     transform(chunk: Buffer, _enc, done) {
-      rows += countLines(chunk);
-      counter.bytes += chunk.length;
       const now = Date.now();
       if (onRows && now - last >= 250) {
         last = now;
-        onRows(rows, counter.bytes, totalRows, false);
+        onRows(transcoder.rows, transcoder.bytes, totalRows, false);
       }
       done(null, chunk);
     },
   });
-  const counter = Object.assign(t, { bytes: 0 });
-  return counter;
 }
 
 /**
