@@ -42,6 +42,20 @@ export interface NdjsonToCopyOptions {
   columns: readonly string[];
 }
 
+/**
+ * Where NdjsonCopyLines gets its output slabs (default: a fresh buffer each). `pushed` hears
+ * every piece of a slab handed to `push`, `retire` that no more output goes into the slab; a
+ * pool may reuse a slab once it is retired and every pushed piece has been consumed.
+ */
+export interface SlabSource {
+  take(min: number): Buffer;
+  pushed(piece: Buffer): void;
+  retire(slab: Buffer): void;
+}
+
+/** Output slab size; a line whose worst case does not fit gets a slab of its own size. */
+export const SLAB_SIZE = 64 * 1024;
+
 const TAB = 0x09;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -54,9 +68,6 @@ const BACKSLASH = 0x5c;
 const RBRACKET = 0x5d;
 const LBRACE = 0x7b;
 const RBRACE = 0x7d;
-
-/** Output slab size; a line whose worst case does not fit gets a slab of its own size. */
-const SLAB_SIZE = 64 * 1024;
 
 const HINT =
   "the snapshot object is damaged or was not written by pgsnap; run `pgsnap verify` and restore from another snapshot";
@@ -556,8 +567,11 @@ export class NdjsonCopyLines {
   /** What the last push returned (true before any). */
   #more = true;
 
-  constructor(columns: readonly string[]) {
+  readonly #slabs: SlabSource | undefined;
+
+  constructor(columns: readonly string[], slabs?: SlabSource) {
     this.#t = new Transcoder(columns);
+    this.#slabs = slabs;
   }
 
   /** Rows transcoded so far. */
@@ -622,7 +636,9 @@ export class NdjsonCopyLines {
     const need = 2 * (end - start) + t.perRow;
     if (t.out.length - t.pos < need) {
       this.#pushOutput(push);
-      t.out = Buffer.allocUnsafe(Math.max(SLAB_SIZE, need));
+      const slabs = this.#slabs;
+      if (slabs && t.out.length > 0) slabs.retire(t.out);
+      t.out = slabs ? slabs.take(need) : Buffer.allocUnsafe(Math.max(SLAB_SIZE, need));
       t.pos = 0;
       this.#segment = 0;
     }
@@ -635,8 +651,11 @@ export class NdjsonCopyLines {
   #pushOutput(push: (out: Buffer) => boolean): void {
     const t = this.#t;
     if (t.pos > this.#segment) {
-      // Pushed bytes are never written again: later output goes after them or into a new slab.
-      this.#more = push(t.out.subarray(this.#segment, t.pos));
+      // Pushed bytes are never written again: later output goes after them or into a new slab
+      // (a pool reuses a slab only once every piece pushed from it has been consumed).
+      const piece = t.out.subarray(this.#segment, t.pos);
+      this.#slabs?.pushed(piece);
+      this.#more = push(piece);
       this.#segment = t.pos;
     }
   }

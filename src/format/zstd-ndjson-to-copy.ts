@@ -12,12 +12,14 @@
  * malformed or truncated line fails it with IntegrityError `NDJSON_MALFORMED`.
  */
 import type { TransformCallback } from "node:stream";
-import { NdjsonCopyLines } from "./ndjson-to-copy.js";
+import { NdjsonCopyLines, type SlabSource } from "./ndjson-to-copy.js";
 import { EMPTY_CHUNK, ResumableTransform, ZstdDecoder } from "./zstd.js";
 
 export interface ZstdNdjsonToCopyOptions {
   /** Column names in the order of the COPY column list; a key absent from a line gives NULL. */
   columns: readonly string[];
+  /** Where output slabs come from (default: a fresh buffer each); see SlabSource. */
+  slabs?: SlabSource | undefined;
 }
 
 export class ZstdNdjsonToCopy extends ResumableTransform {
@@ -28,7 +30,7 @@ export class ZstdNdjsonToCopy extends ResumableTransform {
 
   constructor(options: ZstdNdjsonToCopyOptions) {
     super();
-    this.#lines = new NdjsonCopyLines(options.columns);
+    this.#lines = new NdjsonCopyLines(options.columns, options.slabs);
   }
 
   /** Rows transcoded so far; final once the stream has ended. */

@@ -5,7 +5,6 @@
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { from as copyFrom } from "pg-copy-streams";
 import { ExitCode, IntegrityError, PgsnapError, RefusedError } from "../errors.js";
 import { isConnectionFailure } from "../db/connect.js";
 import { quoteIdent } from "../db/quote.js";
@@ -14,6 +13,7 @@ import { frameOf, type Manifest } from "../format/manifest.js";
 import { ZstdNdjsonToCopy } from "../format/zstd-ndjson-to-copy.js";
 import { snapshotPrefix } from "../storage/keys.js";
 import type { Storage } from "../storage/storage.js";
+import { copyFromSink, SlabPool } from "./copy-sink.js";
 import { keyMatch, type Work } from "./work.js";
 
 /**
@@ -108,8 +108,9 @@ export async function loadRows(
   }
   const digest = new DigestStream();
   // The snapshot's rows carry every snapshot column; only the staged ones are copied.
-  const transcoder = new ZstdNdjsonToCopy({ columns: columns.map((c) => c.name) });
-  const sink = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN`));
+  const slabs = new SlabPool();
+  const transcoder = new ZstdNdjsonToCopy({ columns: columns.map((c) => c.name), slabs });
+  const sink = client.query(copyFromSink(`COPY ${target} (${cols}) FROM STDIN`, slabs));
   try {
     await pipeline(source, digest, transcoder, progress(transcoder, expect.rows, onRows), sink, { signal });
     onRows?.(sink.rowCount, transcoder.bytes, expect.rows, true);
