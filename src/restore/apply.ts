@@ -26,6 +26,7 @@ import type { ForeignKeyInfo, TableInfo } from "../db/catalog.js";
 import { quoteIdent, quoteTable } from "../db/quote.js";
 import type { Owned } from "./guards.js";
 import { truncate } from "./guards.js";
+import { analyze } from "./stage.js";
 import { parentsFirst } from "./topo-order.js";
 import {
   actionName,
@@ -152,7 +153,7 @@ async function planKeyed(ctx: ApplyContext, w: Work, changes: TableChanges): Pro
       ` FROM ${liveRel(w.live)} t WHERE ${owned(w.live.id, "t")}) t ON ${match}` +
       ` WHERE s.${mark} IS NULL OR t.${mark} IS NULL OR NOT ${rowsIdentical("t", "s", w.columns)}`,
   );
-  await client.query(`ANALYZE ${diff} (${[op, ...key.map((c) => quoteIdent(c))].join(", ")})`);
+  await analyze(client, diff, [op, ...key.map((c) => quoteIdent(c))]);
   changes.diff = diff;
   changes.op = op;
   const r = await byKeyLookups<{ u: string; d: string; i: string }>(
@@ -170,7 +171,7 @@ async function planKeyed(ctx: ApplyContext, w: Work, changes: TableChanges): Pro
         ` FROM ${diff} WHERE ${op} = 'd'`,
     );
     changes.deletes = d.rowCount ?? 0;
-    await client.query(`ANALYZE ${changes.doomed}`);
+    await analyze(client, changes.doomed);
   }
 }
 
@@ -187,7 +188,7 @@ async function planKeyless(ctx: ApplyContext, w: Work, changes: TableChanges): P
       `CREATE TEMP TABLE ${changes.doomed} ON COMMIT DROP AS SELECT ${cols.length > 0 ? cols.join(", ") : "1 AS pgsnap_dummy"} FROM ${t} t WHERE ${owned(w.live.id, "t")}`,
     );
     changes.deletes = r.rowCount ?? 0;
-    await client.query(`ANALYZE ${changes.doomed}`);
+    await analyze(client, changes.doomed);
   }
   const missing = insertCondition(w, mode, owned);
   const r = await client.query<{ n: string }>(

@@ -38,9 +38,27 @@ export async function stageTable(
   if (keyMatch(w, "a", "b")) {
     await client.query(`CREATE INDEX ON ${w.stage} (${w.key!.columns.map((c) => quoteIdent(c)).join(", ")})`);
   }
-  const joined = joinedColumns(w);
+  await analyze(
+    client,
+    w.stage,
+    joinedColumns(w).map((c) => quoteIdent(c)),
+  );
+}
+
+/**
+ * ANALYZE of one of the restore's temporary tables (`columns` quoted; none: all) with a
+ * statistics target of 10: a 3,000-row sample instead of 30,000. The plans here need the row
+ * count (estimated from the sampled pages either way), null fractions and whether a key is
+ * unique, which a small sample gives as well (staging of 1M rows: reltuples 1,000,118, id
+ * n_distinct -1, tenant column 1, as with the default target). Measured on a loaded machine
+ * (issue 14): 63-100 instead of 640-780 ms at 1M rows, 17-24 instead of 120-205 ms at 100k. One
+ * round trip; the setting is put back right after (SET LOCAL: a failure rolls it back too).
+ */
+export async function analyze(client: pg.Client, table: string, columns: readonly string[] = []): Promise<void> {
   await client.query(
-    `ANALYZE ${w.stage}${joined.length > 0 ? ` (${joined.map((c) => quoteIdent(c)).join(", ")})` : ""}`,
+    "SET LOCAL default_statistics_target = 10;" +
+      ` ANALYZE ${table}${columns.length > 0 ? ` (${columns.join(", ")})` : ""};` +
+      " SET LOCAL default_statistics_target TO DEFAULT",
   );
 }
 
