@@ -19,6 +19,7 @@
  */
 import { Readable } from "node:stream";
 import type { Connection } from "pg";
+import { paceGc } from "../format/gc-pacer.js";
 
 const COPY_DATA = 0x64; // d
 const COPY_DONE = 0x63; // c
@@ -103,6 +104,7 @@ export class CopyOutStream extends Readable {
     this.#forwarding = true;
     let chunk: Buffer | null;
     while (this.#drained && !this.#done && (chunk = connection.stream.read() as Buffer | null) !== null) {
+      paceGc(chunk.length);
       this.#drained = this.#parse(chunk);
     }
     this.#forwarding = false;

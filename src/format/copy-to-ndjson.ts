@@ -182,15 +182,22 @@ function isJsonNumber(buf: Uint8Array, a: number, b: number): boolean {
 }
 
 /**
- * Whether a little-endian word of 4 input bytes holds a byte that a JSON string cannot copy as it
- * is: below 0x20 (TAB and `\n` included), `"` or `\`. Exact, with no false negatives: the SWAR
- * tests "has a byte less than n" and "has a zero byte" (Sean Anderson, Bit Twiddling Hacks) only
- * ever flag a byte above a true hit. JS bitwise operators wrap to 32 bits, as the tests need.
+ * The bytes of a little-endian word of 4 input bytes that a JSON string cannot copy as they are:
+ * below 0x20 (TAB and `\n` included), `"` or `\`, as a mask with bit 7 of each such byte set
+ * (0 = none). The SWAR tests "has a byte less than n" and "has a zero byte" (Sean Anderson, Bit
+ * Twiddling Hacks) have no false negatives and only ever flag a byte above a true hit, so the
+ * LOWEST flagged byte is always exact (firstFlagged). JS bitwise operators wrap to 32 bits, as the
+ * tests need.
  */
-function hasSpecial(v: number): boolean {
+function specialMask(v: number): number {
   const q = v ^ 0x22222222;
   const b = v ^ 0x5c5c5c5c;
-  return ((((v - 0x20202020) & ~v) | ((q - 0x01010101) & ~q) | ((b - 0x01010101) & ~b)) & 0x80808080) !== 0;
+  return (((v - 0x20202020) & ~v) | ((q - 0x01010101) & ~q) | ((b - 0x01010101) & ~b)) & 0x80808080;
+}
+
+/** The index (0–3) of the lowest byte flagged in a non-zero specialMask. */
+function firstFlagged(mask: number): number {
+  return (31 - Math.clz32(mask & -mask)) >> 3;
 }
 
 /**
@@ -364,29 +371,53 @@ class Transcoder {
     let p = this.pos;
     // The last word start whose 4 bytes stay within the row and its `\n`.
     const lastWord = end - 3;
+    // An escape needs room for itself and, as reserved, for the rest of the row: while
+    // `p - i <= limit` there is (the same test as `out.length - p >= MAX_ESCAPE + (end - i) + fixed`).
+    let limit = out.length - MAX_ESCAPE - this.#fixed - end;
     out[p++] = QUOTE;
     for (;;) {
-      // Plain text 4 bytes at a time, then byte by byte up to the byte that needs care.
-      while (i <= lastWord) {
+      // Plain text 4 bytes at a time. A word holding a byte that needs care is written whole too
+      // (the row's reservation has room for it), and only its bytes before that byte are kept.
+      let c: number;
+      for (;;) {
+        if (i > lastWord) {
+          // The row's last bytes, one by one up to the `\n`.
+          c = src[i]!;
+          while (RAW[c] === 1) {
+            out[p++] = c;
+            c = src[++i]!;
+          }
+          break;
+        }
         const v = sv.getInt32(i, true);
-        if (hasSpecial(v)) break;
+        const mask = specialMask(v);
         view.setInt32(p, v, true);
-        p += 4;
-        i += 4;
-      }
-      let c = src[i]!;
-      while (RAW[c] === 1) {
-        out[p++] = c;
-        c = src[++i]!;
+        if (mask === 0) {
+          p += 4;
+          i += 4;
+          continue;
+        }
+        const k = firstFlagged(mask);
+        p += k;
+        i += k;
+        c = src[i]!;
+        break;
       }
       if (c === TAB || c === LF) break;
-      // Room for this byte's escape and, as reserved, for the rest of the row.
-      if (out.length - p < MAX_ESCAPE + (end - i) + this.#fixed) {
+      if (p - i > limit) {
         this.pos = p;
         this.#grow(MAX_ESCAPE + (end - i) + this.#fixed);
         out = this.out;
         view = this.view;
         p = this.pos;
+        limit = out.length - MAX_ESCAPE - this.#fixed - end;
+      }
+      if (c === QUOTE) {
+        // The common case (JSON text inside a column): `\"`.
+        out[p++] = BACKSLASH;
+        out[p++] = QUOTE;
+        i++;
+        continue;
       }
       if (c === BACKSLASH) {
         const e = src[++i]!;

@@ -250,8 +250,8 @@ describe("TenantFrameStream", () => {
     for (let i = 0; i < 20_000; i++) {
       rowsA.push(`{"id":${i},"user_id":"a","pad":"${randomBytes(i % 50).toString("hex")}"}`);
     }
-    rowsA.splice(100, 0, `{"big":"${randomBytes(300_000).toString("base64")}"}`); // > stage size
-    rowsA.splice(5000, 0, `{"big2":"${"x".repeat(1_000_000)}"}`);
+    rowsA.splice(100, 0, `{"big":"${randomBytes(300_000).toString("base64")}"}`);
+    rowsA.splice(5000, 0, `{"big2":"${"x".repeat(1_500_000)}"}`); // > the 1 MiB stage: straight to zstd
     const tenants: Tenant[] = [
       ['"a"', rowsA],
       ['"b"', ['{"id":1}']],

@@ -2,6 +2,7 @@
 import { Readable } from "node:stream";
 
 import { PgsnapError } from "../errors.js";
+import { paceGc } from "../format/gc-pacer.js";
 import type { StorageCounters } from "./storage.js";
 
 export interface CountReadsOptions {
@@ -42,6 +43,7 @@ export function countReads(source: Readable, counters: StorageCounters, options:
           throw lengthError(`the server sent more than ${expectedLength} bytes`);
         }
         counters.bytesRead += buf.length;
+        paceGc(buf.length);
         yield buf;
       }
       if (expectedLength !== undefined && count !== expectedLength) {

@@ -209,7 +209,14 @@ describe("the pgsnap image", () => {
     const [info] = JSON.parse(await podmanOk(["image", "inspect", image])) as [any];
     const config = info.Config;
     expect(config.User).toBe("node");
-    expect(config.Entrypoint).toEqual(["/usr/bin/tini", "--", "node", "--max-semi-space-size=2", "/app/bin/pgsnap.js"]);
+    expect(config.Entrypoint).toEqual([
+      "/usr/bin/tini",
+      "--",
+      "node",
+      "--max-semi-space-size=2",
+      "--expose-gc",
+      "/app/bin/pgsnap.js",
+    ]);
     expect(config.Cmd).toEqual(["schedule"]);
     expect((info.Healthcheck?.Test ?? []).join(" ")).toContain("/healthz");
     // No secret baked into the image's environment.
@@ -275,7 +282,7 @@ describe("the pgsnap image", () => {
         ]),
       ) as { pid: number; uid: number; cmd: string }[];
       expect(procs.find((p) => p.pid === 1)?.cmd).toMatch(
-        /^\/usr\/bin\/tini -- node --max-semi-space-size=2 \/app\/bin\/pgsnap.js/,
+        /^\/usr\/bin\/tini -- node --max-semi-space-size=2 --expose-gc \/app\/bin\/pgsnap.js/,
       );
       expect(procs.some((p) => /pgsnap\.js schedule/.test(p.cmd) && p.pid !== 1)).toBe(true);
       for (const p of procs) expect(p.uid, p.cmd).toBe(1000);

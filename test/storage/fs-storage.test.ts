@@ -18,6 +18,7 @@ import { chunked, describeStorageConformance, failingBody } from "./conformance.
  */
 const injected = vi.hoisted(() => ({
   writeError: undefined as string | undefined,
+  datasyncError: undefined as string | undefined,
   openError: undefined as string | undefined,
 }));
 vi.mock("node:fs/promises", async (importOriginal) => {
@@ -27,11 +28,12 @@ vi.mock("node:fs/promises", async (importOriginal) => {
   const open: typeof actual.open = async (...args) => {
     if (injected.openError !== undefined && args[1] === "wx") throw fail(injected.openError);
     const handle = await actual.open(...args);
-    if (injected.writeError === undefined || args[1] !== "wx") return handle;
-    const code = injected.writeError;
+    if ((injected.writeError === undefined && injected.datasyncError === undefined) || args[1] !== "wx") return handle;
+    const { writeError, datasyncError } = injected;
     return new Proxy(handle, {
       get(target, property) {
-        if (property === "write") return () => Promise.reject(fail(code));
+        if (property === "write" && writeError !== undefined) return () => Promise.reject(fail(writeError));
+        if (property === "datasync" && datasyncError !== undefined) return () => Promise.reject(fail(datasyncError));
         const value: unknown = Reflect.get(target, property);
         return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
@@ -129,6 +131,30 @@ describe("FsStorage on disk", () => {
       injected.writeError = undefined;
     }
     expect(await readdir(join(root, "s"))).toEqual([]);
+  });
+
+  it("a failed background fdatasync (every 8 MiB written) fails the put and leaves no object", async () => {
+    injected.datasyncError = "EIO";
+    try {
+      const err = await storage
+        .put("s/unsynced.bin", chunked(Buffer.alloc(20 * 1024 * 1024, 3), [1 << 20]))
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as StorageError).exitCode).toBe(11);
+      expect((err as StorageError).message).toContain("s/unsynced.bin");
+    } finally {
+      injected.datasyncError = undefined;
+    }
+    expect(await readdir(join(root, "s"))).toEqual([]);
+  });
+
+  it("a put far larger than the background sync interval round-trips", async () => {
+    const data = Buffer.alloc(20 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i, i);
+    await storage.put("s/large.bin", chunked(data, [100_000]));
+    const back: Buffer[] = [];
+    for await (const chunk of await storage.get("s/large.bin")) back.push(chunk as Buffer);
+    expect(Buffer.concat(back).equals(data)).toBe(true);
   });
 
   it("a permission error gives STORAGE_ACCESS_DENIED", async () => {

@@ -380,12 +380,24 @@ export class FsStorage implements Storage {
 }
 
 /**
+ * Bytes a FileSink writes between two background `fdatasync` calls. The final fsync of a 51 MB
+ * object took ~0.13 s of the dump's wall time with nothing else left to do (strace -T); flushing
+ * as it goes leaves it at most this much to write.
+ */
+const SYNC_EVERY_BYTES = 8 * 1024 * 1024;
+
+/**
  * The write end of `put`: writes every chunk fully to `handle` and fsyncs in final(), so a
- * pipeline into it resolves only once the data is durable. Its own failures are StorageErrors
- * (through `describe`), which tells them apart from failures of the body.
+ * pipeline into it resolves only once the data is durable. Every SYNC_EVERY_BYTES it starts an
+ * `fdatasync` in the background (one at a time, while writing goes on); final() waits for it and
+ * fails with its error, then fsyncs. Its own failures are StorageErrors (through `describe`),
+ * which tells them apart from failures of the body.
  */
 class FileSink extends Writable {
   bytes = 0;
+  #unsynced = 0;
+  #syncing: Promise<void> | undefined;
+  #syncError: unknown;
   constructor(
     private readonly handle: FileHandle,
     private readonly describe: (err: unknown) => PgsnapError,
@@ -401,10 +413,16 @@ class FileSink extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    void this.handle.sync().then(
+    void this.finish().then(
       () => callback(),
       (err: unknown) => callback(this.describe(err)),
     );
+  }
+
+  private async finish(): Promise<void> {
+    await this.#syncing;
+    if (this.#syncError !== undefined) throw this.#syncError;
+    await this.handle.sync();
   }
 
   private async writeFully(chunk: Buffer): Promise<void> {
@@ -414,6 +432,19 @@ class FileSink extends Writable {
       offset += bytesWritten;
     }
     this.bytes += chunk.length;
+    this.#unsynced += chunk.length;
+    if (this.#unsynced >= SYNC_EVERY_BYTES && this.#syncing === undefined) {
+      this.#unsynced = 0;
+      this.#syncing = this.handle.datasync().then(
+        () => {
+          this.#syncing = undefined;
+        },
+        (err: unknown) => {
+          this.#syncError ??= err;
+          this.#syncing = undefined;
+        },
+      );
+    }
   }
 }
 
