@@ -388,6 +388,20 @@ describe("a database connection lost during a restore is exit 10", () => {
   });
 });
 
+describe("a database connection lost during verify --restore-test is exit 10", () => {
+  it("pg_terminate_backend while the test restore loads rows: exit 10 with a hint, not a failed check", async () => {
+    const storage = await freshDir();
+    const dumped = await runPgsnap(["--db", db.url, "--storage", storage, "dump"]);
+    expect(dumped.code, dumped.stderr).toBe(0);
+    const midway = proxy.stallAfter("toServer", 600_000);
+    const run = runPgsnap(["--db", proxy.urlFor(db.url), "--storage", storage, "verify", "latest", "--restore-test"]);
+    await midway;
+    await terminate(await pgsnapBackends());
+    proxy.resume();
+    expectNamedFailure(await run, 10);
+  });
+});
+
 describe("database-side mistakes are the user's: exit 2 or 10 with a hint, never a stack or a hang", () => {
   it("a typo in a custom filter: exit 2 naming the table and the filter", async () => {
     const storage = await freshDir();

@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { readCatalog } from "../db/catalog.js";
-import { connect, type ConnectOptions } from "../db/connect.js";
+import { classifyConnectionError, connect, type ConnectOptions } from "../db/connect.js";
 import { copyColumnExpr, jsonKind } from "../db/encode.js";
 import { quoteIdent, quoteTable } from "../db/quote.js";
 import { CopyToNdjson } from "../format/copy-to-ndjson.js";
@@ -99,6 +99,10 @@ export async function restoreTest(
       tables.push({ table: t.table, rows: stored.rows, ok: problem === undefined, ...(problem ? { problem } : {}) });
       await client.query(`DROP TABLE ${scratch}`);
     }
+  } catch (err) {
+    // A connection lost midway (a reset socket under COPY FROM, a terminated backend) is exit 10
+    // with a hint, as in dump and restore, not an internal error or a failed check.
+    throw classifyConnectionError(err, { url: connection.url, clients: [client], during: "the test restore" }) ?? err;
   } finally {
     await client.query("ROLLBACK").catch(() => {});
     await client.end().catch(() => {});
