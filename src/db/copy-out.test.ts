@@ -11,6 +11,7 @@
 import { PassThrough } from "node:stream";
 import type { Connection } from "pg";
 import { describe, expect, it } from "vitest";
+import { GC_EVERY_BYTES, pacedCollections } from "../format/gc-pacer.js";
 import { copyOut } from "./copy-out.js";
 
 const message = (code: string, body: Buffer): Buffer => {
@@ -119,5 +120,39 @@ describe("copyOut", () => {
       expect(r.handedBack.equals(broken.subarray(broken.indexOf(error)))).toBe(true);
       expect(r.ended).toBe(false);
     }
+  });
+});
+
+describe("copyOut and gc-pacer", () => {
+  const MiB = 1024 * 1024;
+  it("paces garbage collection by every socket read (the unit project runs node with --expose-gc)", async () => {
+    const before = pacedCollections();
+    const socket = new PassThrough();
+    const handler = () => undefined;
+    socket.on("data", handler);
+    const connection = { stream: socket, query: () => undefined } as unknown as Connection;
+    const stream = copyOut("COPY t TO STDOUT");
+    stream.submit(connection);
+    const row = Buffer.from(`${"x".repeat(1018)}\n`);
+    const message = Buffer.alloc(5 + row.length);
+    message[0] = 0x64; // CopyData
+    message.writeUInt32BE(4 + row.length, 1);
+    row.copy(message, 5);
+    const read = Buffer.concat(Array.from({ length: 64 }, () => message));
+    const total = 48 * 16 * 64 * row.length;
+    let received = 0;
+    const all = new Promise<void>((resolve) =>
+      stream.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (received === total) resolve();
+      }),
+    );
+    for (let i = 0; i < 48 * 16; i++) {
+      // A copy each: the parser compacts every read in place.
+      if (!socket.write(Buffer.from(read))) await new Promise((resolve) => socket.once("drain", resolve));
+    }
+    await all;
+    expect(pacedCollections() - before).toBeGreaterThanOrEqual(Math.floor((48 * MiB) / GC_EVERY_BYTES) - 1);
+    stream.destroy();
   });
 });
