@@ -42,6 +42,20 @@ export interface NdjsonToCopyOptions {
   columns: readonly string[];
 }
 
+/**
+ * Where NdjsonCopyLines gets its output slabs (default: a fresh buffer each). `pushed` hears
+ * every piece of a slab handed to `push`, `retire` that no more output goes into the slab; a
+ * pool may reuse a slab once it is retired and every pushed piece has been consumed.
+ */
+export interface SlabSource {
+  take(min: number): Buffer;
+  pushed(piece: Buffer): void;
+  retire(slab: Buffer): void;
+}
+
+/** Output slab size; a line whose worst case does not fit gets a slab of its own size. */
+export const SLAB_SIZE = 64 * 1024;
+
 const TAB = 0x09;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -54,9 +68,6 @@ const BACKSLASH = 0x5c;
 const RBRACKET = 0x5d;
 const LBRACE = 0x7b;
 const RBRACE = 0x7d;
-
-/** Output slab size; a line whose worst case does not fit gets a slab of its own size. */
-const SLAB_SIZE = 64 * 1024;
 
 const HINT =
   "the snapshot object is damaged or was not written by pgsnap; run `pgsnap verify` and restore from another snapshot";
@@ -505,56 +516,97 @@ function malformed(err: unknown, row: number): unknown {
  * the caller closes source and sink; on destroy or abort nothing is left to release.
  */
 export class NdjsonToCopy extends Transform {
-  readonly #t: Transcoder;
-  #rows = 0;
-  /** Pieces of a line that is not complete yet. */
-  #pending: Buffer[] = [];
-  #pendingLength = 0;
-  /** Start in `#t.out` of output not pushed yet. */
-  #segment = 0;
+  readonly #lines: NdjsonCopyLines;
 
   constructor(options: NdjsonToCopyOptions) {
     super();
-    this.#t = new Transcoder(options.columns);
+    this.#lines = new NdjsonCopyLines(options.columns);
   }
 
   /** Rows transcoded so far; final once the stream has ended. */
   get rows(): number {
-    return this.#rows;
+    return this.#lines.rows;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     try {
-      this.#consume(chunk);
+      this.#lines.consume(chunk, (out) => this.push(out));
     } catch (err) {
-      done(malformed(err, this.#rows + 1) as Error);
+      done(err as Error);
       return;
     }
     done();
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.#pendingLength > 0) {
-      done(
-        new IntegrityError(
-          "NDJSON_MALFORMED",
-          `NDJSON row ${this.#rows + 1} is truncated: the input ends without its final newline`,
-          {
-            hint: HINT,
-          },
-        ),
-      );
+    try {
+      this.#lines.end();
+    } catch (err) {
+      done(err as Error);
       return;
     }
     done();
   }
+}
 
-  #consume(chunk: Buffer): void {
+/**
+ * The transcoder behind NdjsonToCopy, without stream semantics: NDJSON bytes in through
+ * `consume` (lines split anywhere across chunks), COPY text out through its `push` callback, at
+ * most one push per call. A chunk may be reused by the caller once `consume` returns: the piece
+ * of an unfinished line is copied. Output is pushed per filled 64 KiB slab and once at the end
+ * of each call. Errors are IntegrityError `NDJSON_MALFORMED` naming the row.
+ */
+export class NdjsonCopyLines {
+  readonly #t: Transcoder;
+  #rows = 0;
+  /** Pieces of a line that is not complete yet (copies). */
+  #pending: Buffer[] = [];
+  #pendingLength = 0;
+  /** Start in `#t.out` of output not pushed yet. */
+  #segment = 0;
+  /** What the last push returned (true before any). */
+  #more = true;
+
+  readonly #slabs: SlabSource | undefined;
+
+  constructor(columns: readonly string[], slabs?: SlabSource) {
+    this.#t = new Transcoder(columns);
+    this.#slabs = slabs;
+  }
+
+  /** Rows transcoded so far. */
+  get rows(): number {
+    return this.#rows;
+  }
+
+  /** Transcodes the complete lines of `chunk`; returns what the last push returned (true when none). */
+  consume(chunk: Buffer, push: (out: Buffer) => boolean): boolean {
+    this.#more = true;
+    try {
+      this.#consume(chunk, push);
+    } catch (err) {
+      throw malformed(err, this.#rows + 1);
+    }
+    return this.#more;
+  }
+
+  /** Throws when the input ended inside a line. */
+  end(): void {
+    if (this.#pendingLength > 0) {
+      throw new IntegrityError(
+        "NDJSON_MALFORMED",
+        `NDJSON row ${this.#rows + 1} is truncated: the input ends without its final newline`,
+        { hint: HINT },
+      );
+    }
+  }
+
+  #consume(chunk: Buffer, push: (out: Buffer) => boolean): void {
     let start = 0;
     if (this.#pendingLength > 0) {
       const lf = chunk.indexOf(LF);
       if (lf < 0) {
-        this.#pending.push(chunk);
+        this.#pending.push(Buffer.from(chunk));
         this.#pendingLength += chunk.length;
         return;
       }
@@ -563,28 +615,30 @@ export class NdjsonToCopy extends Transform {
       const line = Buffer.concat(this.#pending, this.#pendingLength + lf + 1);
       this.#pending = [];
       this.#pendingLength = 0;
-      this.#line(line, 0, line.length - 1);
+      this.#line(line, 0, line.length - 1, push);
       start = lf + 1;
     }
     for (let lf = chunk.indexOf(LF, start); lf >= 0; lf = chunk.indexOf(LF, start)) {
-      this.#line(chunk, start, lf);
+      this.#line(chunk, start, lf, push);
       start = lf + 1;
     }
     if (start < chunk.length) {
-      // A copy, so the tail does not pin the whole chunk.
+      // A copy: the tail neither pins the whole chunk nor changes when the caller reuses it.
       const tail = Buffer.from(chunk.subarray(start));
       this.#pending.push(tail);
       this.#pendingLength = tail.length;
     }
-    this.#pushOutput();
+    this.#pushOutput(push);
   }
 
-  #line(src: Buffer, start: number, end: number): void {
+  #line(src: Buffer, start: number, end: number, push: (out: Buffer) => boolean): void {
     const t = this.#t;
     const need = 2 * (end - start) + t.perRow;
     if (t.out.length - t.pos < need) {
-      this.#pushOutput();
-      t.out = Buffer.allocUnsafe(Math.max(SLAB_SIZE, need));
+      this.#pushOutput(push);
+      const slabs = this.#slabs;
+      if (slabs && t.out.length > 0) slabs.retire(t.out);
+      t.out = slabs ? slabs.take(need) : Buffer.allocUnsafe(Math.max(SLAB_SIZE, need));
       t.pos = 0;
       this.#segment = 0;
     }
@@ -594,11 +648,14 @@ export class NdjsonToCopy extends Transform {
     this.#rows++;
   }
 
-  #pushOutput(): void {
+  #pushOutput(push: (out: Buffer) => boolean): void {
     const t = this.#t;
     if (t.pos > this.#segment) {
-      // Pushed bytes are never written again: later output goes after them or into a new slab.
-      this.push(t.out.subarray(this.#segment, t.pos));
+      // Pushed bytes are never written again: later output goes after them or into a new slab
+      // (a pool reuses a slab only once every piece pushed from it has been consumed).
+      const piece = t.out.subarray(this.#segment, t.pos);
+      this.#slabs?.pushed(piece);
+      this.#more = push(piece);
       this.#segment = t.pos;
     }
   }

@@ -26,6 +26,7 @@ import type { ForeignKeyInfo, TableInfo } from "../db/catalog.js";
 import { quoteIdent, quoteTable } from "../db/quote.js";
 import type { Owned } from "./guards.js";
 import { truncate } from "./guards.js";
+import { analyze } from "./stage.js";
 import { parentsFirst } from "./topo-order.js";
 import {
   actionName,
@@ -56,6 +57,11 @@ export interface TableChanges {
   inserts: number;
   /** Rows of this table that ON UPDATE actions will change when restored keys change back. */
   cascadedUpdates: number;
+  /**
+   * Keyed tables: the tenant's live rows at planning time, from the diff (the staged rows with a
+   * live partner, and the doomed ones), so nobody counts them again.
+   */
+  liveRows?: number | undefined;
   /** What the restore's own INSERT, UPDATE and DELETE on this table reported (row counts). */
   written: { ins: number; upd: number; del: number };
 }
@@ -152,17 +158,21 @@ async function planKeyed(ctx: ApplyContext, w: Work, changes: TableChanges): Pro
       ` FROM ${liveRel(w.live)} t WHERE ${owned(w.live.id, "t")}) t ON ${match}` +
       ` WHERE s.${mark} IS NULL OR t.${mark} IS NULL OR NOT ${rowsIdentical("t", "s", w.columns)}`,
   );
-  await client.query(`ANALYZE ${diff} (${[op, ...key.map((c) => quoteIdent(c))].join(", ")})`);
+  await analyze(client, diff, [op, ...key.map((c) => quoteIdent(c))]);
   changes.diff = diff;
   changes.op = op;
-  const r = await byKeyLookups<{ u: string; d: string; i: string }>(
+  const r = await byKeyLookups<{ u: string; d: string; i: string; new: string }>(
     client,
     `SELECT (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'u') AS u,` +
       ` (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'd') AS d,` +
+      ` (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'i') AS new,` +
       ` (SELECT count(*) FROM ${diff} s WHERE s.${op} = 'i' AND ${insertCondition(w, ctx.mode, owned)!}) AS i`,
   );
   changes.updates = Number(r.rows[0]!.u);
   changes.inserts = Number(r.rows[0]!.i);
+  // Every staged row is in the diff unless identical to its live partner; 'i' rows have none.
+  // The doomed ('d') rows are the rest of the tenant's live rows (replace mode: a full join).
+  if (replace) changes.liveRows = w.stagedRows - Number(r.rows[0]!.new) + Number(r.rows[0]!.d);
   if (replace) {
     changes.doomed = `pg_temp.${quoteIdent(`pgsnap_doomed_${w.index}`)}`;
     const d = await client.query(
@@ -170,7 +180,7 @@ async function planKeyed(ctx: ApplyContext, w: Work, changes: TableChanges): Pro
         ` FROM ${diff} WHERE ${op} = 'd'`,
     );
     changes.deletes = d.rowCount ?? 0;
-    await client.query(`ANALYZE ${changes.doomed}`);
+    await analyze(client, changes.doomed);
   }
 }
 
@@ -187,7 +197,7 @@ async function planKeyless(ctx: ApplyContext, w: Work, changes: TableChanges): P
       `CREATE TEMP TABLE ${changes.doomed} ON COMMIT DROP AS SELECT ${cols.length > 0 ? cols.join(", ") : "1 AS pgsnap_dummy"} FROM ${t} t WHERE ${owned(w.live.id, "t")}`,
     );
     changes.deletes = r.rowCount ?? 0;
-    await client.query(`ANALYZE ${changes.doomed}`);
+    await analyze(client, changes.doomed);
   }
   const missing = insertCondition(w, mode, owned);
   const r = await client.query<{ n: string }>(

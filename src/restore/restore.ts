@@ -378,10 +378,14 @@ async function refuseEmptying(
   let current = 0;
   let deleted = 0;
   for (const w of works) {
-    const r = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${liveRel(w.live)} t WHERE ${owned(w.live.id, "t")}`,
-    );
-    current += Number(r.rows[0]!.n);
+    const known = changes.get(w.live.id)!.liveRows;
+    if (known !== undefined) current += known;
+    else {
+      const r = await client.query<{ n: string }>(
+        `SELECT count(*) AS n FROM ${liveRel(w.live)} t WHERE ${owned(w.live.id, "t")}`,
+      );
+      current += Number(r.rows[0]!.n);
+    }
     deleted += changes.get(w.live.id)!.deletes;
     // A keyless table's rows are all replaced; the same rows coming back are kept rows.
     if (!w.key) {
