@@ -2,7 +2,7 @@
  * Every tenant in one pass (scope `tenants`): frames per tenant, restore and extract of one tenant
  * by reading only its byte ranges, tenant discovery, and a 10,000-tenant snapshot.
  */
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -136,5 +136,57 @@ describe("10,000 small tenants", () => {
     expect(byTable["public.note_tags"].inserted).toBe(3);
     expect(await md5(db.url, "notes", "user_id <> 4321")).toBe(before);
     expect(await md5(db.url, "notes", "user_id = 4321")).not.toBe("empty");
+  });
+});
+
+describe("the all-tenants pass sorts with work_mem of at least 16 MB, and keeps a higher one", () => {
+  // A custom key is evaluated inside the pass's own transaction, so it sees the session's
+  // work_mem: rows whose key comes out NULL go to the frame of rows owned by no tenant.
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createDatabase(serverUrl, { prefix: "pgsnap_workmem" });
+    await withClient(db.url, async (c) => {
+      await c.query(`CREATE TABLE notes (id int PRIMARY KEY, user_id int NOT NULL, body text NOT NULL)`);
+      await c.query(`INSERT INTO notes SELECT g, 1 + g % 3, 'n' || g FROM generate_series(1, 300) g`);
+    });
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  /** The tenants of the frames an all-tenants dump writes when `key` decides who owns a row. */
+  async function frameTenants(key: string): Promise<(string | null)[]> {
+    const storage = freshDir();
+    const config = join(tmpRoot, `workmem-${++n}.json`);
+    await writeFile(
+      config,
+      JSON.stringify({ projects: { p: { tables: { "public.notes": { filter: "t.user_id = :tenant", key } } } } }),
+    );
+    const d = await runPgsnap([
+      "--config",
+      config,
+      "--db",
+      db.url,
+      "--storage",
+      storage,
+      "--json",
+      "dump",
+      "--all-tenants",
+    ]);
+    expect(d.code, d.stderr).toBe(0);
+    const snap = d.json.snapshots[0];
+    const m = parseManifest(await readFile(join(storage, snap.project, snap.id, "manifest.json")), "manifest");
+    return m.tables.find((t) => t.table === "public.notes")!.frames!.map((f) => f.tenant);
+  }
+
+  it("raises PostgreSQL's default 4 MB for the pass", async () => {
+    const key = "CASE WHEN pg_catalog.current_setting('work_mem') = '16MB' THEN t.user_id END";
+    expect(await frameTenants(key)).toEqual(["1", "2", "3"]);
+  });
+
+  it("leaves a higher setting of the user's as it is", async () => {
+    await withClient(db.url, (c) => c.query(`ALTER DATABASE ${db.name} SET work_mem = '64MB'`));
+    const key = "CASE WHEN pg_catalog.current_setting('work_mem') = '64MB' THEN t.user_id END";
+    expect(await frameTenants(key)).toEqual(["1", "2", "3"]);
   });
 });
