@@ -57,9 +57,10 @@ const LF = 0x0a;
 /**
  * Row bytes are gathered into a buffer of this size before each call into zstd. A tenant whose
  * rows fit is compressed in one shot (ZSTD_e_end as the first call), with parameters sized to the
- * frame: for the 1M-row bench's 268 KB frames that took half the CPU of the same frames streamed
- * through zstd's worker in 128 KiB pieces (0.52-0.54 s vs 0.94-1.07 s per 100 MB, measured), which
- * the main thread sat waiting for at each frame's end anyway.
+ * frame: for the 1M-row bench table's 1,000 frames of ~268 KB, 1.15-1.26 s of CPU instead of
+ * 1.41-1.48 s with a 128 KiB stage (bench/encode.ts --framed, min of 4 rounds, two runs each,
+ * quiet machine), whose pieces went through zstd's worker with a large-stream setup per frame
+ * while the main thread waited at each frame's end. Output is 1.6 % larger (54.14 vs 53.30 MB).
  */
 const STAGE_SIZE = 1024 * 1024;
 /** A tenant key longer than this is malformed input (Postgres keys are far shorter). */
