@@ -222,6 +222,9 @@ describe("referential actions (class 2)", () => {
     expect(r.stderr).toMatch(
       /delete of rows of public\.kids would delete 1 row\(s\) of public\.notes.*ON DELETE CASCADE.*\(103\)/,
     );
+    // notes is restored too: the hint does not tell the user to add it.
+    expect(r.stderr).toMatch(/^hint: nothing was changed\. Those rows of public\.notes belong to another tenant/m);
+    expect(r.stderr).not.toMatch(/restore public\.notes too/);
     expect(await f.others(mine)).toEqual(before);
   });
 

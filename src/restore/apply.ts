@@ -236,7 +236,7 @@ export async function checkReach(ctx: ApplyContext, plan: Map<string, TableChang
         const hit = await client.query<{ n: string; row: string | null }>(
           `SELECT count(*) AS n, min(${describe}) AS row FROM ${liveRel(child)} c JOIN ${changes.doomed} x ON ${on} WHERE NOT (${exempt})`,
         );
-        refuseReach(hit.rows[0]!, w, child, fk, "delete", ctx.tenant);
+        refuseReach(hit.rows[0]!, w, child, fk, "delete", ctx.tenant, restored.has(child.id));
       }
       // Key updates: a referenced column outside the matching key may change back.
       const keyCols = new Set(w.key?.columns ?? []);
@@ -249,7 +249,7 @@ export async function checkReach(ctx: ApplyContext, plan: Map<string, TableChang
       const hit = await client.query<{ n: string; row: string | null }>(
         `SELECT count(*) AS n, min(${describe}) AS row FROM ${liveRel(child)} c JOIN (${changed}) x ON ${on} WHERE NOT (${exempt})`,
       );
-      refuseReach(hit.rows[0]!, w, child, fk, "key update", ctx.tenant);
+      refuseReach(hit.rows[0]!, w, child, fk, "key update", ctx.tenant, restored.has(child.id));
       if (fk.onUpdate === "c" || fk.onUpdate === "n" || fk.onUpdate === "d") {
         const own = await client.query<{ n: string }>(
           `SELECT count(*) AS n FROM ${liveRel(child)} c JOIN (${changed}) x ON ${on} WHERE ${exempt}`,
@@ -274,6 +274,7 @@ function refuseReach(
   fk: ForeignKeyInfo,
   what: "delete" | "key update",
   tenant: string,
+  childRestored: boolean,
 ): void {
   const n = Number(hit.n);
   if (n === 0) return;
@@ -290,9 +291,11 @@ function refuseReach(
     "RESTORE_WOULD_REACH_OTHERS",
     `restoring tenant ${tenant}: the ${what} of rows of ${w.live.id} would ${effect} ${n} row(s) of ${child.id} that are not tenant ${tenant}'s restored rows (foreign key ${fk.name} ON ${what === "delete" ? "DELETE" : "UPDATE"} ${actionName(action)}), e.g. the row with key ${truncate(hit.row)}`,
     {
-      hint:
-        "nothing was changed. Those rows belong to another tenant, to no tenant, or to a table this restore does not write: " +
-        `re-point or remove them by hand, or restore ${child.id} too (restore without --tables)`,
+      // Restoring the child table too helps only when this restore leaves it out (--tables).
+      hint: childRestored
+        ? `nothing was changed. Those rows of ${child.id} belong to another tenant or to no tenant: re-point or remove them by hand`
+        : "nothing was changed. Those rows belong to another tenant, to no tenant, or to a table this restore does not write: " +
+          `re-point or remove them by hand, or restore ${child.id} too (restore without --tables)`,
     },
   );
 }
