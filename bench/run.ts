@@ -34,7 +34,7 @@ import {
   type PostgresServer,
   type TestDatabase,
 } from "../test/helpers/postgres.js";
-import { DEFAULT_PART_SIZE } from "../src/storage/s3-storage.js";
+import { DEFAULT_PART_SIZE } from "../src/storage/s3/settings.js";
 import { startS3Server, type S3Operation, type S3TestServer } from "../test/helpers/s3-server.js";
 import { createEmptyTable, generateTable, scalar, sql, tenantRows, type DatasetSpec } from "./data.js";
 import {
